@@ -1,0 +1,41 @@
+# Two commands do all set-up: `make run` (the workflow on simulated data) and `make test`.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+CORES   ?= all
+RUN     ?= default
+SNAKEMAKE := $(VENV)/bin/snakemake --cores $(CORES)
+
+.PHONY: run test test-slow test-slurm bench lint fmt lock clean-venv
+
+$(STAMP): requirements.lock
+	test -x $(PY) || python3.11 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.3
+	$(PY) -m pip install --quiet --requirement requirements.lock
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(SNAKEMAKE) --config run=$(RUN)
+	$(SNAKEMAKE) --config run=$(RUN) --report results/$(RUN)/report.html
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/snakefmt --check .
+	$(SNAKEMAKE) --lint
+
+fmt: $(STAMP)
+	$(VENV)/bin/snakefmt .
+
+lock: $(STAMP)
+	$(PY) -m pip install --quiet --requirement requirements.in
+	( echo '# Exact pins of every package (Python 3.11). Regenerate with `make lock` after editing requirements.in.'; \
+	  $(PY) -m pip freeze --exclude-editable ) > requirements.lock
+	touch $(STAMP)

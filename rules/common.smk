@@ -1,0 +1,96 @@
+# The only place that reads config: validation, paths, input functions.
+import os
+import sys
+
+from snakemake.utils import validate
+
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from homeworkflow.contract import STUDIES  # noqa: E402
+from homeworkflow.config import model_settings, DERIVED_TABLES  # noqa: E402
+
+
+validate(config, "../config/schema.yaml", set_default=True)
+
+RUN = config["run"]
+MODELS = list(config["models"])
+
+
+wildcard_constraints:
+    run=r"[A-Za-z0-9_.-]+",
+    study="study1|study2",
+    model="|".join(MODELS) or "^$",
+
+
+def study_inputs(study):
+    """Input function: a study's tables from the simulator or from the user's files."""
+    tables = list(STUDIES[study])
+    if config[study]["source"] == "simulated":
+        paths = {t: f"results/{{run}}/{study}/simulated/{t}.csv" for t in tables}
+    else:
+        files = config[study]["files"]
+        missing = [t for t in tables if t not in files]
+        if missing:
+            raise ValueError(f"config: {study}.files lacks {', '.join(missing)}")
+        paths = {t: files[t] for t in tables}
+
+    def inputs(wildcards):
+        return {t: p.format(run=wildcards.run) for t, p in paths.items()}
+
+    return inputs
+
+
+def model_data(wildcards):
+    """The table a model is fitted to: a derived table of this run, or a user's file."""
+    data = config["models"][wildcards.model]["data"]
+    return DERIVED_TABLES.get(data, data).format(run=wildcards.run)
+
+
+def model_config(wildcards):
+    return model_settings(config, wildcards.model)
+
+
+def run_products(wildcards):
+    """Every result of a run except its manifest."""
+    run_dir = f"results/{wildcards.run}"
+    return [
+        f"{run_dir}/study1/table1.csv",
+        f"{run_dir}/study2/table1.csv",
+        *expand(f"{run_dir}/models/{{model}}/summary.csv", model=MODELS),
+    ]
+
+
+def run_inputs(wildcards):
+    """The files a run reads: simulated tables or the user's own."""
+    return [p for study in STUDIES for p in study_inputs(study)(wildcards).values()]
+
+
+def run_seeds():
+    return {
+        "master": config["seed"],
+        "models": {m: model_settings(config, m)["seed"] for m in MODELS},
+    }
+
+
+def final_outputs():
+    """Everything `make run` builds for the configured run."""
+    return [f"results/{RUN}/manifest.json"]
+
+
+def compile_cache_dir(wildcards):
+    """A persistent PyTensor/numba cache per model, so parallel jobs never share one."""
+    return f".cache/compile/{wildcards.model}"
+
+
+def model_mem_mb(wildcards, attempt):
+    """Memory for a model job, growing with each retry."""
+    return 4000 * attempt
+
+
+def model_runtime(wildcards, attempt):
+    """Minutes for a model job, growing with each retry."""
+    return 60 * attempt

@@ -1,0 +1,32 @@
+# Bayesian multilevel models: any configured `models:` entry, fitted with PyMC.
+
+
+rule fit_model:
+    input:
+        data=model_data,
+    output:
+        summary=report(
+            "results/{run}/models/{model}/summary.csv",
+            caption="../report/model_summary.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+        posterior="results/{run}/models/{model}/posterior.nc",
+        diagnostics="results/{run}/models/{model}/diagnostics.json",
+        variance_partition="results/{run}/models/{model}/variance_partition.csv",
+        ppc="results/{run}/models/{model}/ppc.csv",
+        effects="results/{run}/models/{model}/effects.csv",
+    params:
+        settings=model_config,
+        compile_cache=compile_cache_dir,
+    log:
+        "results/{run}/logs/fit_model_{model}.log",
+    conda:
+        "../envs/models.yaml"
+    threads: 4
+    retries: 2
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=model_runtime,
+    script:
+        "../scripts/fit_model.py"
