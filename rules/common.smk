@@ -4,15 +4,15 @@ import sys
 
 from snakemake.utils import validate
 
+# The workflow's Python package, importable here and in every job's script.
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
 from homeworkflow.contract import STUDIES  # noqa: E402
 from homeworkflow.config import model_settings, DERIVED_TABLES  # noqa: E402
-
 
 validate(config, "../config/schema.yaml", set_default=True)
 

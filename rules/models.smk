@@ -16,17 +16,17 @@ rule fit_model:
         variance_partition="results/{run}/models/{model}/variance_partition.csv",
         ppc="results/{run}/models/{model}/ppc.csv",
         effects="results/{run}/models/{model}/effects.csv",
-    params:
-        settings=model_config,
-        compile_cache=compile_cache_dir,
     log:
         "results/{run}/logs/fit_model_{model}.log",
+    retries: 2
     conda:
         "../envs/models.yaml"
     threads: 4
-    retries: 2
     resources:
         mem_mb=model_mem_mb,
         runtime=model_runtime,
+    params:
+        settings=model_config,
+        compile_cache=compile_cache_dir,
     script:
         "../scripts/fit_model.py"

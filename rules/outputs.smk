@@ -7,10 +7,6 @@ rule manifest:
         inputs=run_inputs,
     output:
         "results/{run}/manifest.json",
-    params:
-        log_dir="results/{run}/logs",
-        repo=workflow.basedir,
-        seeds=run_seeds(),
     log:
         "results/{run}/logs/manifest.log",
     localrule: True
@@ -20,5 +16,9 @@ rule manifest:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        log_dir="results/{run}/logs",
+        repo=workflow.basedir,
+        seeds=run_seeds(),
     script:
         "../scripts/manifest.py"

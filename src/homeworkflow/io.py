@@ -1,0 +1,119 @@
+"""Reading and writing tables: CSV or Parquet in, CSV, Parquet or Markdown out.
+
+Reading is forgiving about how a CSV was saved (byte-order mark, Latin-1 from Excel, `;` or tab
+as delimiter) so that validation sees the cells the user typed. Writing is atomic: a half-written
+file never replaces a good one, so an interrupted workflow leaves no corrupt outputs behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+DELIMITERS = (",", ";", "\t")
+
+
+class EmptyTableError(ValueError):
+    """A CSV file with no bytes, or with a header and no data rows."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """Decode a file's bytes: UTF-8 (with or without byte-order mark), else Windows Latin-1."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    log.warning("%s is not valid UTF-8; read it as Latin-1 (cp1252). Save it as UTF-8 to be sure.", name)
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; ISO Latin-1 maps every byte.
+        return raw.decode("latin-1")
+
+
+def sniff_delimiter(header: str) -> str:
+    """The delimiter among `,` `;` and tab that splits the header line into the most fields."""
+    return max(DELIMITERS, key=header.count)
+
+
+def read_table(path: str | os.PathLike, *, as_text: bool = False) -> pd.DataFrame:
+    """Read a CSV or Parquet file, chosen by suffix.
+
+    With `as_text=True` every CSV cell comes back as the string the user wrote (no type
+    inference, no missing-value guessing), so validation can report a bad cell instead of
+    pandas coercing it silently; Parquet columns keep their stored types. The CSV's delimiter
+    is kept in `df.attrs["delimiter"]`.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix not in (".csv", ".tsv", ".txt"):
+        raise ValueError(f"{path}: cannot read files ending in '{path.suffix}'; use .csv or .parquet")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise EmptyTableError(path, f"the file is empty ({len(raw)} bytes); expected a header and data rows")
+    text = decode_text(raw, str(path))
+    del raw
+    header = text.split("\n", 1)[0].rstrip("\r")
+    delimiter = sniff_delimiter(header)
+    names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter))]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"{path}: the header names column(s) {duplicated} more than once")
+    options = {"dtype": str, "keep_default_na": False, "na_filter": False} if as_text else {}
+    df = pd.read_csv(
+        io.StringIO(text),
+        sep=delimiter,
+        header=0,
+        names=names,
+        skipinitialspace=False,
+        skip_blank_lines=True,
+        **options,
+    )
+    if len(df) == 0:
+        raise EmptyTableError(path, "the file has a header but no data rows")
+    df.attrs["delimiter"] = delimiter
+    return df
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write `df` to `path` atomically (temporary file, then `os.replace`); format by suffix.
+
+    `.csv` and `.parquet` hold data; `.md` holds a Markdown table for reports.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".md"):
+        raise ValueError(f"{path}: cannot write files ending in '{path.suffix}'; use .csv, .parquet or .md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        elif suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            Path(tmp).write_text(df.to_markdown(index=False) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

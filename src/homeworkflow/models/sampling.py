@@ -1,0 +1,77 @@
+"""Run one of the NUTS samplers (nutpie, PyMC, numpyro) on a built model, with wall-clock timings.
+
+Compile caches: call `homeworkflow.models.configure_compile_cache` before this module is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import arviz as az
+import pymc as pm
+
+from .spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+# Measured on the contraception model (docs/models.md): the low-rank mass matrix did not pay.
+NUTPIE_LOW_RANK = False
+
+
+def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.InferenceData, dict]:
+    """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds."""
+    start = time.perf_counter()
+    if spec.sampler == "nutpie":
+        idata, compile_s, sampling_s = _nutpie(model, spec, threads)
+    else:
+        idata = _pymc(model, spec, threads)
+        sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
+        compile_s = time.perf_counter() - start - sampling_s
+    timings = {"compile_s": compile_s, "sampling_s": sampling_s, "sampler_total_s": time.perf_counter() - start}
+    log.info("%s: %s sampled in %.1f s (compile and setup %.1f s)", spec.name, spec.sampler, sampling_s, compile_s)
+    return idata, timings
+
+
+def _nutpie(model: pm.Model, spec: ModelSpec, threads: int):
+    import nutpie
+
+    start = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compiled_at = time.perf_counter()
+    idata = nutpie.sample(
+        compiled,
+        draws=spec.draws,
+        tune=spec.tune,
+        chains=spec.chains,
+        cores=threads,
+        seed=spec.seed,
+        target_accept=spec.target_accept,
+        low_rank_modified_mass_matrix=NUTPIE_LOW_RANK,
+        save_warmup=False,
+        progress_bar=False,
+    )
+    return idata, compiled_at - start, time.perf_counter() - compiled_at
+
+
+def _pymc(model: pm.Model, spec: ModelSpec, threads: int) -> az.InferenceData:
+    kwargs = {}
+    if spec.sampler == "numpyro":
+        chain_method = "parallel" if threads > 1 else "vectorized"
+        if chain_method == "parallel":
+            import numpyro  # must run before JAX initialises its CPU backend to take effect
+
+            numpyro.set_host_device_count(threads)
+        kwargs = {"nuts_sampler": "numpyro", "nuts_sampler_kwargs": {"chain_method": chain_method}}
+    return pm.sample(
+        draws=spec.draws,
+        tune=spec.tune,
+        chains=spec.chains,
+        cores=threads,
+        random_seed=spec.seed,
+        target_accept=spec.target_accept,
+        progressbar=False,
+        compute_convergence_checks=False,
+        model=model,
+        **kwargs,
+    )

@@ -1,0 +1,96 @@
+"""ModelSpec: one model's config, validated before any data is touched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ModelSpecError
+from .priors import Prior, parse_priors
+
+FAMILIES = ("bernoulli", "gaussian")
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+DEFAULT_SEED = 1
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Convergence thresholds a fit must meet; on_fail is "warn" or "error"."""
+
+    max_rhat: float = 1.01
+    min_ess: float = 400
+    max_divergences: int = 0
+    on_fail: str = "warn"
+
+    @classmethod
+    def from_config(cls, cfg: object) -> Gate:
+        if cfg is None:
+            return cls()
+        if not isinstance(cfg, dict):
+            raise ModelSpecError(f"'gate' must be a mapping, got {type(cfg).__name__}")
+        unknown = set(cfg) - {"max_rhat", "min_ess", "max_divergences", "on_fail"}
+        if unknown:
+            raise ModelSpecError(f"unknown gate key(s): {sorted(unknown)}")
+        gate = cls(**cfg)
+        if gate.on_fail not in ("warn", "error"):
+            raise ModelSpecError(f"gate.on_fail must be 'warn' or 'error', got {gate.on_fail!r}")
+        return gate
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to fit one model except the data."""
+
+    name: str
+    formula: str
+    family: str = "bernoulli"
+    priors: dict[str, Prior] = field(default_factory=dict)
+    reference_levels: dict[str, Any] = field(default_factory=dict)
+    sampler: str = "nutpie"
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    seed: int = DEFAULT_SEED
+    target_accept: float = 0.9
+    gate: Gate = field(default_factory=Gate)
+    save_group_effects: bool = True
+
+    @classmethod
+    def from_config(cls, name: str, cfg: dict) -> ModelSpec:
+        """Build from a config mapping; the `data` key is accepted and ignored."""
+        if not isinstance(cfg, dict):
+            raise ModelSpecError(f"model '{name}': config must be a mapping")
+        known = {f for f in cls.__dataclass_fields__ if f != "name"} | {"data"}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ModelSpecError(f"model '{name}': unknown config key(s) {unknown}; known: {sorted(known)}")
+        if not isinstance(cfg.get("formula"), str) or not cfg["formula"].strip():
+            raise ModelSpecError(f"model '{name}': 'formula' (a non-empty string) is required")
+        values = {k: v for k, v in cfg.items() if k not in ("data", "priors", "gate")}
+        spec = cls(
+            name=name,
+            priors=parse_priors(cfg.get("priors")),
+            gate=Gate.from_config(cfg.get("gate")),
+            **values,
+        )
+        spec._validate()
+        return spec
+
+    def _validate(self) -> None:
+        def fail(msg: str):
+            raise ModelSpecError(f"model '{self.name}': {msg}")
+
+        if self.family not in FAMILIES:
+            fail(f"family must be one of {FAMILIES}, got {self.family!r}")
+        if self.sampler not in SAMPLERS:
+            fail(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        for key in ("chains", "draws", "tune", "seed"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key in ("tune", "seed") else 1):
+                fail(f"'{key}' must be a {'non-negative' if key in ('tune', 'seed') else 'positive'} integer, got {value!r}")
+        if not 0 < self.target_accept < 1:
+            fail(f"target_accept must lie in (0, 1), got {self.target_accept!r}")
+        if not isinstance(self.reference_levels, dict):
+            fail("reference_levels must be a mapping of column -> level")
+        if not isinstance(self.save_group_effects, bool):
+            fail(f"save_group_effects must be true or false, got {self.save_group_effects!r}")

@@ -1,0 +1,176 @@
+"""Seeded simulators for both studies: tables that satisfy `homeworkflow.contract`, plus the truth.
+
+    tables, truth = simulate_study1(params, seed)   # therapists, clients, sessions
+    tables, truth = simulate_study2(params, seed)   # therapists, clients, sessions, assessments
+
+`params` is a partial, nested dict overriding `STUDY1_DEFAULTS` / `STUDY2_DEFAULTS`; `truth` is a
+JSON-able dict of every true parameter used. The generative models are written out, parameter by
+parameter, in `docs/simulators.md`.
+
+This module also holds the machinery both simulators share (parameter merging, allocation of
+units to parents, identifiers, calibration); the study modules are imported at the bottom so that
+they can use it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit
+
+# Calibrations average over at most this many evenly spaced rows: exact enough, fast at 1e6.
+CALIBRATION_ROWS = 100_000
+# Gauss-Hermite nodes for integrating a normal random intercept out of a logistic model.
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
+_GH_WEIGHTS = _GH_WEIGHTS / math.sqrt(2.0 * math.pi)
+
+
+def resolve_params(defaults: dict, params: dict | None, study: str) -> dict:
+    """Defaults overridden by a partial `params` dict; an unknown key raises ValueError naming it."""
+    merged = copy.deepcopy(defaults)
+    for key, value in (params or {}).items():
+        if key not in defaults:
+            raise ValueError(
+                f"unknown {study} parameter {key!r}; known sections: {', '.join(defaults)}"
+            )
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"{study} parameter {key!r} must be a mapping of its sub-keys")
+            for sub, sub_value in value.items():
+                if sub not in defaults[key]:
+                    raise ValueError(
+                        f"unknown {study} parameter '{key}.{sub}'; "
+                        f"known in {key!r}: {', '.join(defaults[key])}"
+                    )
+                merged[key][sub] = sub_value
+        else:
+            merged[key] = value
+    return merged
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ValueError(message) unless condition holds (parameter checks)."""
+    if not condition:
+        raise ValueError(message)
+
+
+def check_probability(value: float, name: str, *, open_interval: bool = False) -> float:
+    value = float(value)
+    if open_interval:
+        require(0.0 < value < 1.0, f"{name} must lie strictly between 0 and 1, got {value}")
+    else:
+        require(0.0 <= value <= 1.0, f"{name} must lie in [0, 1], got {value}")
+    return value
+
+
+def allocate(
+    rng: np.random.Generator,
+    total: int,
+    n: int,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    concentration: float = 1.0,
+    what: str = "units",
+) -> np.ndarray:
+    """Split `total` children over `n` parents unevenly: each gets `minimum`..`maximum`.
+
+    The rest above the minimum goes out multinomially with Gamma(concentration) weights (smaller
+    concentration = more uneven); whatever exceeds a cap is handed on to parents with room.
+    """
+    require(n >= 1, f"need at least one parent to allocate {what} to")
+    require(total >= n * minimum, f"{total} {what} cannot give each of {n} parents at least {minimum}")
+    if maximum is not None:
+        require(total <= n * maximum, f"{total} {what} cannot fit {n} parents with at most {maximum} each")
+    require(concentration > 0, f"allocation concentration for {what} must be positive")
+    weights = rng.gamma(concentration, size=n)
+    weights /= weights.sum()
+    counts = minimum + rng.multinomial(total - n * minimum, weights)
+    if maximum is not None:
+        excess = int(np.clip(counts - maximum, 0, None).sum())
+        np.minimum(counts, maximum, out=counts)
+        while excess > 0:
+            room = maximum - counts
+            open_ = np.flatnonzero(room > 0)
+            extra = rng.multinomial(excess, weights[open_] / weights[open_].sum())
+            extra = np.minimum(extra, room[open_])
+            counts[open_] += extra
+            excess -= int(extra.sum())
+    return counts.astype(np.int64)
+
+
+def make_ids(prefix: str, n: int, width: int) -> np.ndarray:
+    """'T001', 'T002', ...: zero-padded to `width` digits, wider when n needs it."""
+    width = max(width, len(str(n)))
+    return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+
+
+def draw_categorical(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
+    """One category index per row of a (rows x categories) matrix of (unnormalised) probabilities."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    u = rng.random(len(probabilities)) * cumulative[:, -1]
+    index = (cumulative <= u[:, None]).sum(axis=1)
+    return np.minimum(index, probabilities.shape[1] - 1)
+
+
+def calibration_rows(n: int) -> np.ndarray:
+    """Evenly spaced row indices used to evaluate calibration targets (all rows when few)."""
+    if n <= CALIBRATION_ROWS:
+        return np.arange(n)
+    return np.linspace(0, n - 1, CALIBRATION_ROWS).round().astype(np.int64)
+
+
+def solve_monotone(func: Callable[[float], float], lower: float, upper: float, what: str) -> float:
+    """Root of an increasing or decreasing func on [lower, upper], or ValueError if none."""
+    f_lower, f_upper = func(lower), func(upper)
+    require(
+        f_lower * f_upper <= 0,
+        f"cannot calibrate {what}: the target is out of reach with these parameters",
+    )
+    if f_lower == 0:
+        return lower
+    if f_upper == 0:
+        return upper
+    return float(brentq(func, lower, upper, xtol=1e-12, rtol=1e-12, maxiter=200))
+
+
+def marginal_logistic_mean(linear: np.ndarray, sd: float) -> Callable[[float], float]:
+    """intercept -> mean over rows of P(y=1), a N(0, sd^2) random intercept integrated out."""
+    spread = sd * _GH_NODES
+
+    def mean(intercept: float) -> float:
+        probability = expit(intercept + linear[:, None] + spread[None, :]) @ _GH_WEIGHTS
+        return float(probability.mean())
+
+    return mean
+
+
+def calibrate_logistic_intercept(linear: np.ndarray, sd: float, target: float, what: str) -> float:
+    """Intercept making the marginal rate (random intercept of SD `sd` integrated out) = target."""
+    mean = marginal_logistic_mean(linear[calibration_rows(len(linear))], sd)
+    return solve_monotone(lambda b: mean(b) - target, -40.0, 40.0, what)
+
+
+def jsonable(value: Any) -> Any:
+    """Numpy scalars and arrays, tuples and nested dicts turned into plain JSON types."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return value
+
+
+from .study1 import STUDY1_DEFAULTS, simulate_study1  # noqa: E402  (uses the helpers above)
+from .study2 import STUDY2_DEFAULTS, simulate_study2  # noqa: E402
+
+__all__ = ["STUDY1_DEFAULTS", "STUDY2_DEFAULTS", "simulate_study1", "simulate_study2"]
