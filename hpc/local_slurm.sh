@@ -17,9 +17,11 @@
 #   log/             slurmctld.log, slurmd.log, munged.log
 #   munge/           munged socket + pid; munge/private/ (0700) the key and PRNG seed
 #   ctld/ spool/ run/  slurmctld state, slurmd spool, pid files
-# If /etc/slurm/slurm.conf does not exist, it is made a symlink to etc/slurm.conf (removed by
-# `stop`) so that plain `sinfo`/`sbatch` work without SLURM_CONF; set SLURM_LOCAL_NO_ETC_LINK=1
-# to skip that. Ports: $SLURM_LOCAL_CTLD_PORT (6817), $SLURM_LOCAL_SLURMD_PORT (6818).
+# /etc/slurm/slurm.conf is made a symlink to etc/slurm.conf (removed by `stop`): Snakemake's
+# jobstep executor strips SLURM_CONF before calling `srun` inside each job, so srun must find the
+# configuration at the default path. `start` refuses to replace an existing /etc/slurm/slurm.conf
+# (SLURM_LOCAL_NO_ETC_LINK=1 starts anyway, without the link; then only sbatch/squeue work, not
+# Snakemake). Ports: $SLURM_LOCAL_CTLD_PORT (6817), $SLURM_LOCAL_SLURMD_PORT (6818).
 set -euo pipefail
 
 STATE=${SLURM_STATE_DIR:-/tmp/homeworkflow-slurm}
@@ -134,12 +136,15 @@ SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=30
+JobAcctGatherFrequency=task=1
+# Without cgroups, memory limits (--mem) are enforced by polling: a step above its limit is killed.
+JobAcctGatherParams=OverMemoryKill
 # No accounting database: sacct/sacctmgr do not work; squeue keeps finished jobs MinJobAge s.
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MinJobAge=600
 MpiDefault=none
+MailProg=/bin/true
 SwitchType=switch/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
@@ -163,16 +168,20 @@ EOF
 }
 
 link_etc() {
-    [[ ${SLURM_LOCAL_NO_ETC_LINK:-0} == 1 ]] && return 0
-    if [[ -L $ETC_LINK ]]; then
-        [[ $(readlink "$ETC_LINK") == "$CONF" ]] && return 0
-        say "note: $ETC_LINK points elsewhere; leaving it (use SLURM_CONF=$CONF)"
-    elif [[ -e $ETC_LINK ]]; then
-        say "note: $ETC_LINK exists; leaving it (use SLURM_CONF=$CONF)"
-    else
-        mkdir -p "$(dirname "$ETC_LINK")"
-        ln -s "$CONF" "$ETC_LINK"
+    # Needed, not a convenience: inside a job, Snakemake's slurm-jobstep executor runs the rule
+    # with `srun` after deleting every SLURM_* variable but the job id (SLURM_CONF included), so
+    # srun reads the default /etc/slurm/slurm.conf.
+    if [[ -L $ETC_LINK && $(readlink "$ETC_LINK") == "$CONF" ]]; then
+        return 0
     fi
+    if [[ -e $ETC_LINK || -L $ETC_LINK ]]; then
+        local msg="$ETC_LINK exists and is not this cluster's; srun inside Snakemake jobs would use it"
+        [[ ${SLURM_LOCAL_NO_ETC_LINK:-0} == 1 ]] && { say "warning: $msg"; return 0; }
+        die "$msg. Move it away, or set SLURM_LOCAL_NO_ETC_LINK=1 to start anyway."
+    fi
+    [[ ${SLURM_LOCAL_NO_ETC_LINK:-0} == 1 ]] && return 0
+    mkdir -p "$(dirname "$ETC_LINK")"
+    ln -s "$CONF" "$ETC_LINK"
 }
 
 unlink_etc() {

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from homeworkflow.validate import member_of
+
 FLOW_COLUMNS = ["step", "table", "n_in", "n_out", "n_excluded", "reason"]
 
 INPUT = ("validated input", "rows that passed validation against the input contract")
@@ -127,7 +129,7 @@ def clean_study2(tables: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataF
 
     _drop_childless(tables, flow, CLIENTS_WITHOUT_SESSIONS, "client_id", "sessions")
     assessments = tables["assessments"]
-    kept = assessments["client_id"].isin(tables["clients"]["client_id"]).to_numpy()
+    kept = member_of(assessments["client_id"], tables["clients"]["client_id"])
     step, table, reason = ASSESSMENTS_OF_DROPPED_CLIENTS
     flow.add(step, table, len(assessments), kept.sum(), reason)
     tables["assessments"] = assessments[kept].reset_index(drop=True)
@@ -144,6 +146,6 @@ def _drop_childless(
     """Keep rows of the step's table whose `key` occurs in the child table; record the step."""
     name, table, reason = step
     df = tables[table]
-    kept = df[key].isin(tables[child][key]).to_numpy()
+    kept = member_of(df[key], tables[child][key])
     flow.add(name, table, len(df), kept.sum(), reason)
     tables[table] = df[kept].reset_index(drop=True)

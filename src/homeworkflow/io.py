@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +34,20 @@ class EmptyTableError(ValueError):
         self.path, self.reason = path, reason
 
 
-def decode_text(raw: bytes, name: str) -> str:
-    """Decode a file's bytes: UTF-8 (with or without byte-order mark), else Windows Latin-1."""
+def to_utf8(raw: bytes, name: str) -> bytes:
+    """A file's bytes as UTF-8 without byte-order mark; non-UTF-8 files are read as Windows
+    Latin-1 (cp1252, the encoding of Excel's "CSV" on Western systems) with a warning."""
     try:
-        return raw.decode("utf-8-sig")
+        raw.decode("utf-8")
+        return raw.removeprefix(b"\xef\xbb\xbf")
     except UnicodeDecodeError:
         pass
     log.warning("%s is not valid UTF-8; read it as Latin-1 (cp1252). Save it as UTF-8 to be sure.", name)
     try:
-        return raw.decode("cp1252")
+        return raw.decode("cp1252").encode("utf-8")
     except UnicodeDecodeError:
         # cp1252 leaves five bytes undefined; ISO Latin-1 maps every byte.
-        return raw.decode("latin-1")
+        return raw.decode("latin-1").encode("utf-8")
 
 
 def sniff_delimiter(header: str) -> str:
@@ -68,28 +72,37 @@ def read_table(path: str | os.PathLike, *, as_text: bool = False) -> pd.DataFram
     raw = path.read_bytes()
     if not raw.strip():
         raise EmptyTableError(path, f"the file is empty ({len(raw)} bytes); expected a header and data rows")
-    text = decode_text(raw, str(path))
-    del raw
-    header = text.split("\n", 1)[0].rstrip("\r")
+    data = to_utf8(raw, str(path))
+    header = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
     delimiter = sniff_delimiter(header)
     names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter))]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ValueError(f"{path}: the header names column(s) {duplicated} more than once")
-    options = {"dtype": str, "keep_default_na": False, "na_filter": False} if as_text else {}
-    df = pd.read_csv(
-        io.StringIO(text),
-        sep=delimiter,
-        header=0,
-        names=names,
-        skipinitialspace=False,
-        skip_blank_lines=True,
-        **options,
-    )
+    if as_text:
+        df = _read_text_cells(data, names, delimiter, path)
+    else:
+        df = pd.read_csv(io.BytesIO(data), sep=delimiter, header=0, names=names, encoding="utf-8")
     if len(df) == 0:
         raise EmptyTableError(path, "the file has a header but no data rows")
     df.attrs["delimiter"] = delimiter
     return df
+
+
+def _read_text_cells(data: bytes, names: list[str], delimiter: str, path: Path) -> pd.DataFrame:
+    """Every cell as text, exactly as written (Arrow's multithreaded CSV reader)."""
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        raise ValueError(f"{path}: {error}") from None
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=float("nan"))}.get)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:

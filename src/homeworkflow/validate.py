@@ -227,19 +227,19 @@ def _parse_column(
     """Convert one column's cells to its contract kind, reporting cells that do not fit."""
     text = raw if isinstance(raw.dtype, pd.StringDtype) else raw.astype("str")
     text = text.str.strip()
-    missing = (text.isna() | text.str.lower().isin(codes.text)).to_numpy()
+    missing = np.array(text.isna() | text.str.lower().isin(codes.text), dtype=bool)
     where = (column.name,)
     problems: list[Problem] = []
 
-    def report(mask: np.ndarray, reason: str, show: pd.Series = text) -> None:
+    def report(mask: np.ndarray, reason: str, hint: str = "", show: pd.Series = text) -> None:
         if mask.any():
             examples = ", ".join(repr(v) for v in pd.unique(show[mask].head(50))[:3])
-            problems.append(Problem(source, f"{reason} (found {examples})", where, np.flatnonzero(mask) + 1))
+            problems.append(Problem(source, f"{reason} (found {examples}){hint}", where, np.flatnonzero(mask) + 1))
 
     if column.kind in ("id", "category"):
         values = text.mask(missing)
         if column.levels is not None:
-            report(~missing & ~values.isin(column.levels).to_numpy(), f"not one of the levels {list(column.levels)}")
+            report(~missing & ~member_of(values, pd.Index(column.levels)), f"not one of the levels {list(column.levels)}")
     elif column.kind in ("int", "float"):
         numbers = _to_numbers(text.mask(missing), decimal_comma)
         missing |= np.isin(numbers, list(codes.numbers))
@@ -249,7 +249,7 @@ def _parse_column(
         report(cell & np.isinf(numbers), "not a finite number")
         ok = cell & np.isfinite(numbers)
         if column.kind == "int":
-            report(ok & (numbers != np.round(numbers)), "not a whole number (this column holds integers)")
+            report(ok & (numbers != np.round(numbers)), "not a whole number")
         out = np.zeros(len(numbers), dtype=bool)
         if column.min is not None:
             out |= ok & (numbers < column.min)
@@ -262,7 +262,7 @@ def _parse_column(
         lowered = text.str.lower()
         is_true = lowered.isin(TRUE_CODES).to_numpy()
         recognised = is_true | lowered.isin(FALSE_CODES).to_numpy()
-        report(~missing & ~recognised, "not a recognised yes/no code (use yes/no, y/n, true/false, t/f or 1/0)")
+        report(~missing & ~recognised, "not a recognised yes/no code", "; use yes/no, y/n, true/false, t/f or 1/0")
         values = pd.Series(is_true, index=raw.index)
         if column.nullable:
             values = values.astype("boolean").mask(missing)
@@ -319,7 +319,7 @@ def _check_relations(
                 problems.append(Problem(source, reason, columns, np.flatnonzero(duplicated) + 1))
         for fk, parent in table.parents.items():
             parent_key = contract[parent].key[0]
-            orphan = ~df[fk].isin(tables[parent][parent_key]).to_numpy()
+            orphan = ~member_of(df[fk], tables[parent][parent_key])
             if orphan.any():
                 examples = ", ".join(repr(v) for v in pd.unique(df[fk][orphan])[:3])
                 reason = f"{fk} not found in the {parent} table {sources[parent]} (found {examples})"
@@ -346,7 +346,8 @@ def _check_relations(
                     log.warning("%s", Problem(source, reason, (percentage,), np.flatnonzero(off) + 1))
     for name, columns, other in SOFT_LINKS.get(study, ()):
         df = tables[name]
-        linked = pd.MultiIndex.from_frame(df[list(columns)]).isin(pd.MultiIndex.from_frame(tables[other][list(columns)]))
+        child, parent = composite_codes([df, tables[other]], columns)
+        linked = np.isin(child, parent)
         if not linked.all():
             reason = (
                 f"no row in the {other} table {sources[other]} has this {' and '.join(columns)}; "
@@ -384,6 +385,33 @@ def _check_key(df: pd.DataFrame, table: Table, source: str) -> list[Problem]:
             Problem(source, f"duplicate key: {' and '.join(key)} must be unique", tuple(key), np.flatnonzero(rest) + 1)
         )
     return problems
+
+
+# ----------------------------------------------------------------------- vectorised lookups
+
+
+def member_of(values: pd.Series, allowed: pd.Series | pd.Index) -> np.ndarray:
+    """`values.isin(allowed)` as a bool array, fast for large text columns (pandas' own isin
+    on Arrow strings converts `allowed` one value at a time)."""
+    found = pc.is_in(pa.array(values, from_pandas=True), value_set=pc.unique(pa.array(allowed, from_pandas=True)))
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def positions_in(values: pd.Series, unique: pd.Series | pd.Index) -> np.ndarray:
+    """Position of each value in `unique` (values that must be distinct), -1 where absent."""
+    found = pc.index_in(pa.array(values, from_pandas=True), value_set=pa.array(unique, from_pandas=True))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def composite_codes(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> list[np.ndarray]:
+    """One int64 code per row for the combination of `columns`, comparable across `frames`."""
+    codes = [np.zeros(len(df), dtype=np.int64) for df in frames]
+    for column in columns:
+        labels, uniques = pd.factorize(pd.concat([df[column] for df in frames], ignore_index=True))
+        bounds = np.cumsum([0] + [len(df) for df in frames])
+        for i in range(len(frames)):
+            codes[i] = codes[i] * (len(uniques) + 1) + labels[bounds[i] : bounds[i + 1]]
+    return codes
 
 
 # ----------------------------------------------------------------------------------- helpers

@@ -20,7 +20,10 @@ from . import (
     calibrate_logistic_intercept,
     check_probability,
     draw_categorical,
+    exact_flags,
+    exact_shares,
     jsonable,
+    labels,
     make_ids,
     require,
     resolve_params,
@@ -71,15 +74,29 @@ STUDY1_DEFAULTS: dict = {
         "p_latinx": 0.72,
     },
     "ebp_weights": {
-        "map": 0.35,
-        "tf_cbt": 0.25,
-        "cpp": 0.12,
-        "seeking_safety": 0.08,
-        "triple_p": 0.12,
-        "cbits": 0.08,
+        "map": 0.30,
+        "tf_cbt": 0.20,
+        "cpp": 0.35,
+        "seeking_safety": 0.30,
+        "triple_p": 0.20,
+        "cbits": 0.20,
     },
-    "ebp_min_age": {"map": 1, "tf_cbt": 3, "cpp": 0, "seeking_safety": 13, "triple_p": 2, "cbits": 11},
-    "ebp_max_age": {"map": 18, "tf_cbt": 18, "cpp": 6, "seeking_safety": 18, "triple_p": 12, "cbits": 18},
+    "ebp_min_age": {
+        "map": 1,
+        "tf_cbt": 3,
+        "cpp": 0,
+        "seeking_safety": 13,
+        "triple_p": 2,
+        "cbits": 11,
+    },
+    "ebp_max_age": {
+        "map": 18,
+        "tf_cbt": 18,
+        "cpp": 6,
+        "seeking_safety": 18,
+        "triple_p": 12,
+        "cbits": 18,
+    },
     "sessions": {
         "p_ebp_switch": 0.10,
         "p_stressful_event": 0.20,
@@ -166,14 +183,24 @@ def _check(p: dict) -> None:
     check_probability(p["homework"]["base_rate"], "homework.base_rate", open_interval=True)
     ratios = {k: v for k, v in p["homework"].items() if k.startswith("or_")}
     ratios |= {f"homework_ebp_or.{k}": v for k, v in p["homework_ebp_or"].items()}
-    ratios |= {f"homework_race_ethnicity_or.{k}": v for k, v in p["homework_race_ethnicity_or"].items()}
+    ratios |= {
+        f"homework_race_ethnicity_or.{k}": v for k, v in p["homework_race_ethnicity_or"].items()
+    }
     for key, value in ratios.items():
         require(value > 0, f"odds ratio {key} must be positive, got {value}")
     t = p["therapists"]
-    require(1 <= t["n_ebps_trained_min"] <= t["n_ebps_trained_max"], "need 1 <= n_ebps_trained_min <= max")
+    require(
+        1 <= t["n_ebps_trained_min"] <= t["n_ebps_trained_max"],
+        "need 1 <= n_ebps_trained_min <= max",
+    )
     c = p["clients"]
-    require(1 <= c["child_age_min"] < c["child_age_max"] <= 21, "child age range must lie in [1, 21]")
-    require(c["child_age_min"] < c["child_age_mean"] < c["child_age_max"], "child_age_mean outside range")
+    require(
+        1 <= c["child_age_min"] < c["child_age_max"] <= 21, "child age range must lie in [1, 21]"
+    )
+    require(
+        c["child_age_min"] < c["child_age_mean"] < c["child_age_max"],
+        "child_age_mean outside range",
+    )
 
 
 def _child_ages(rng: np.random.Generator, n: int, c: dict) -> np.ndarray:
@@ -202,7 +229,9 @@ def _eligible_ebps(ages: np.ndarray, p: dict) -> np.ndarray:
     return eligible
 
 
-def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str, pd.DataFrame], dict]:
+def simulate_study1(
+    params: dict | None = None, seed: int = 0
+) -> tuple[dict[str, pd.DataFrame], dict]:
     """Simulate Study 1's therapists, clients and sessions; return (tables, truth)."""
     p = resolve_params(STUDY1_DEFAULTS, params, "study1")
     _check(p)
@@ -223,14 +252,18 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
 
     # Therapists.
     t = p["therapists"]
-    licensed = rng.random(n_t) < t["p_licensed"]
+    licensed = exact_flags(rng, n_t, t["p_licensed"])
     race_shares = np.array([p["race_ethnicity_shares"][k] for k in RACE_KEYS])
-    race = rng.choice(len(RACE_KEYS), size=n_t, p=race_shares / race_shares.sum())
+    race = exact_shares(rng, n_t, race_shares)
     exhaustion = np.round(
-        np.clip(rng.normal(t["emotional_exhaustion_mean"], t["emotional_exhaustion_sd"], n_t), 0, 6), 2
+        np.clip(
+            rng.normal(t["emotional_exhaustion_mean"], t["emotional_exhaustion_sd"], n_t), 0, 6
+        ),
+        2,
     )
     hours = np.round(
-        np.clip(rng.normal(t["direct_client_hours_mean"], t["direct_client_hours_sd"], n_t), 0, 80), 1
+        np.clip(rng.normal(t["direct_client_hours_mean"], t["direct_client_hours_sd"], n_t), 0, 80),
+        1,
     )
     trained_draw = t["n_ebps_trained_min"] + rng.binomial(
         t["n_ebps_trained_max"] - t["n_ebps_trained_min"], t["n_ebps_trained_p"], n_t
@@ -239,8 +272,8 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
     # Clients.
     c = p["clients"]
     ages = _child_ages(rng, n_c, c)
-    female = rng.random(n_c) < c["p_female"]
-    latinx = rng.random(n_c) < c["p_latinx"]
+    female = exact_flags(rng, n_c, c["p_female"])
+    latinx = exact_flags(rng, n_c, c["p_latinx"])
 
     # EBP: age-gated; one per client, occasionally another eligible one in a session.
     eligible = _eligible_ebps(ages, p)
@@ -259,7 +292,9 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
     fit_therapist = rng.normal(0.0, sp["ebp_fit_therapist_sd"], n_t)
     ebp_fit = np.round(
         np.clip(
-            sp["ebp_fit_mean"] + fit_therapist[session_therapist] + rng.normal(0, sp["ebp_fit_session_sd"], n_s),
+            sp["ebp_fit_mean"]
+            + fit_therapist[session_therapist]
+            + rng.normal(0, sp["ebp_fit_session_sd"], n_s),
             1,
             5,
         ),
@@ -270,9 +305,13 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
     # Caregiver presence: younger children and caregiver EBPs -> more; calibrated to the rate.
     cg = p["caregiver"]
     age_s = ages[session_client]
-    cg_ebp = np.array([0.0 if k == snake(REFERENCE_EBP) else p["caregiver_ebp_log_odds"][k] for k in EBP_KEYS])
+    cg_ebp = np.array(
+        [0.0 if k == snake(REFERENCE_EBP) else p["caregiver_ebp_log_odds"][k] for k in EBP_KEYS]
+    )
     cg_linear = cg["log_odds_per_year_of_age"] * (age_s - c["child_age_mean"]) + cg_ebp[ebp]
-    cg_intercept = calibrate_logistic_intercept(cg_linear, cg["sd_client"], cg["rate"], "caregiver.rate")
+    cg_intercept = calibrate_logistic_intercept(
+        cg_linear, cg["sd_client"], cg["rate"], "caregiver.rate"
+    )
     cg_client = rng.normal(0.0, cg["sd_client"], n_c)
     caregiver = rng.random(n_s) < expit(cg_intercept + cg_linear + cg_client[session_client])
 
@@ -302,14 +341,18 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
         "child_latinx": latinx[session_client],
     }
     ebp_effect = np.array([log_odds.get(f"ebp[{level}]", 0.0) for level in STUDY1_EBPS])
-    race_effect = np.array([log_odds.get(f"race_ethnicity[{level}]", 0.0) for level in STUDY1_RACE_ETHNICITY])
+    race_effect = np.array(
+        [log_odds.get(f"race_ethnicity[{level}]", 0.0) for level in STUDY1_RACE_ETHNICITY]
+    )
     linear = ebp_effect[ebp] + race_effect[race][session_therapist]
     for name, values in sessions_numeric.items():
         linear = linear + log_odds[name] * values
     for name, (column, _, _) in BOOLEAN_TERMS.items():
         linear = linear + log_odds[name] * sessions_boolean[column]
     sd_total = math.hypot(hw["sd_therapist"], hw["sd_client"])
-    intercept = calibrate_logistic_intercept(linear, sd_total, hw["base_rate"], "homework.base_rate")
+    intercept = calibrate_logistic_intercept(
+        linear, sd_total, hw["base_rate"], "homework.base_rate"
+    )
     u_therapist = rng.normal(0.0, hw["sd_therapist"], n_t)
     u_client = rng.normal(0.0, hw["sd_client"], n_c)
     eta = intercept + linear + u_therapist[session_therapist] + u_client[session_client]
@@ -322,7 +365,7 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
             {
                 "therapist_id": therapist_ids,
                 "licensed": licensed,
-                "race_ethnicity": np.array(STUDY1_RACE_ETHNICITY, dtype=object)[race],
+                "race_ethnicity": labels(STUDY1_RACE_ETHNICITY, race),
                 "n_ebps_trained": n_ebps_trained.astype(np.int64),
                 "emotional_exhaustion": exhaustion,
                 "direct_client_hours": hours,
@@ -331,7 +374,7 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
         "clients": pd.DataFrame(
             {
                 "client_id": client_ids,
-                "therapist_id": therapist_ids[client_therapist],
+                "therapist_id": therapist_ids.take(client_therapist),
                 "child_age": ages,
                 "child_female": female,
                 "child_latinx": latinx,
@@ -340,8 +383,8 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
         "sessions": pd.DataFrame(
             {
                 "session_id": make_ids("S", n_s, 5),
-                "client_id": client_ids[session_client],
-                "ebp": np.array(STUDY1_EBPS, dtype=object)[ebp],
+                "client_id": client_ids.take(session_client),
+                "ebp": labels(STUDY1_EBPS, ebp),
                 "caregiver_present": caregiver,
                 "ebp_fit": ebp_fit,
                 "stressful_event": stressful,
@@ -380,7 +423,11 @@ def simulate_study1(params: dict | None = None, seed: int = 0) -> tuple[dict[str
         "caregiver_model": {
             "Intercept_at_child_age_mean": cg_intercept,
             "child_age": cg["log_odds_per_year_of_age"],
-            **{f"ebp[{level}]": float(cg_ebp[i]) for i, level in enumerate(STUDY1_EBPS) if level != REFERENCE_EBP},
+            **{
+                f"ebp[{level}]": float(cg_ebp[i])
+                for i, level in enumerate(STUDY1_EBPS)
+                if level != REFERENCE_EBP
+            },
             "sd(client_id)": cg["sd_client"],
         },
         "realised": {

@@ -40,7 +40,12 @@ STUDY2_DEFAULTS: dict = {
         "clients_per_therapist_concentration": 2.0,
         "sessions_per_client_concentration": 2.0,
     },
-    "dialogue": {"n_units_median": 160, "n_units_log_sd": 0.3, "n_units_min": 80, "n_units_max": 300},
+    "dialogue": {
+        "n_units_median": 160,
+        "n_units_log_sd": 0.3,
+        "n_units_min": 80,
+        "n_units_max": 300,
+    },
     "action_recommendations": {
         "max_per_session": 8,
         "detected_any_share": 0.95,
@@ -58,37 +63,42 @@ STUDY2_DEFAULTS: dict = {
         "false_positive_ratio_later_without_review": 0.02,
         "false_positive_ratio_first_session": 0.005,
     },
-    "detection": {"ar_precision": 0.76, "ar_recall": 0.75, "review_precision": 0.711, "review_recall": 0.75},
+    "detection": {
+        "ar_precision": 0.76,
+        "ar_recall": 0.75,
+        "review_precision": 0.711,
+        "review_recall": 0.75,
+    },
     "assessments": {
         "gap_min": 2,
         "gap_max": 4,
-        "phq9_baseline_mean": 13.0,
-        "phq9_baseline_sd": 6.0,
-        "gad7_baseline_mean": 10.0,
-        "gad7_baseline_sd": 5.0,
+        "phq9_baseline_mean": 14.0,
+        "phq9_baseline_sd": 5.5,
+        "gad7_baseline_mean": 11.0,
+        "gad7_baseline_sd": 4.5,
         "baseline_correlation": 0.6,
     },
     "phq9_change": {
-        "intercept": -1.0,
+        "intercept": -0.5,
         "review_slope": -0.08,
-        "interaction": 0.008,
+        "interaction": 0.006,
         "baseline_slope": -0.3,
         "centre": 10.0,
         "sd_organisation": 0.4,
         "sd_therapist": 0.6,
         "sd_client": 1.0,
-        "sd_residual": 2.5,
+        "sd_residual": 2.0,
     },
     "gad7_change": {
-        "intercept": -0.8,
+        "intercept": -0.3,
         "review_slope": 0.0,
         "interaction": 0.0,
         "baseline_slope": -0.3,
-        "centre": 10.0,
+        "centre": 7.0,
         "sd_organisation": 0.3,
         "sd_therapist": 0.5,
         "sd_client": 0.9,
-        "sd_residual": 2.2,
+        "sd_residual": 1.8,
     },
 }
 
@@ -103,29 +113,62 @@ def _check(p: dict) -> None:
         s["n_organisations"] <= s["n_therapists"] <= s["n_clients"],
         "sizes must satisfy n_organisations <= n_therapists <= n_clients",
     )
-    require(1 <= s["min_sessions_per_client"] <= s["max_sessions_per_client"], "need 1 <= min <= max sessions per client")
+    require(
+        1 <= s["min_sessions_per_client"] <= s["max_sessions_per_client"],
+        "need 1 <= min <= max sessions per client",
+    )
+    low, high = (
+        s["n_clients"] * s["min_sessions_per_client"],
+        s["n_clients"] * s["max_sessions_per_client"],
+    )
+    require(
+        low <= s["n_sessions"] <= high,
+        f"sizes.n_sessions must lie in [{low}, {high}]: n_clients x min/max_sessions_per_client",
+    )
     d = p["dialogue"]
-    require(1 <= d["n_units_min"] <= d["n_units_median"] <= d["n_units_max"], "need 1 <= n_units min <= median <= max")
+    require(
+        1 <= d["n_units_min"] <= d["n_units_median"] <= d["n_units_max"],
+        "need 1 <= n_units min <= median <= max",
+    )
     ar = p["action_recommendations"]
-    require(1 <= ar["max_per_session"] <= 100, "action_recommendations.max_per_session must be 1-100")
-    require(1 < ar["true_mean_if_any"] < ar["max_per_session"], "true_mean_if_any must lie in (1, max_per_session)")
-    check_probability(ar["detected_any_share"], "action_recommendations.detected_any_share", open_interval=True)
-    check_probability(p["reviews"]["detected_any_share"], "reviews.detected_any_share", open_interval=True)
-    check_probability(p["reviews"]["share_if_any_median"], "reviews.share_if_any_median", open_interval=True)
+    require(
+        1 <= ar["max_per_session"] <= 100, "action_recommendations.max_per_session must be 1-100"
+    )
+    require(
+        1 < ar["true_mean_if_any"] < ar["max_per_session"],
+        "true_mean_if_any must lie in (1, max_per_session)",
+    )
+    check_probability(
+        ar["detected_any_share"], "action_recommendations.detected_any_share", open_interval=True
+    )
+    check_probability(
+        p["reviews"]["detected_any_share"], "reviews.detected_any_share", open_interval=True
+    )
+    check_probability(
+        p["reviews"]["share_if_any_median"], "reviews.share_if_any_median", open_interval=True
+    )
     for key, value in p["detection"].items():
         check_probability(value, f"detection.{key}", open_interval=key.endswith("precision"))
         require(value > 0, f"detection.{key} must be positive")
     a = p["assessments"]
     require(1 <= a["gap_min"] <= a["gap_max"], "need 1 <= assessments.gap_min <= gap_max")
-    require(-1 <= a["baseline_correlation"] <= 1, "assessments.baseline_correlation must lie in [-1, 1]")
+    require(
+        -1 <= a["baseline_correlation"] <= 1, "assessments.baseline_correlation must lie in [-1, 1]"
+    )
 
 
 def _session_structure(rng: np.random.Generator, p: dict) -> dict:
     """Organisation / therapist / client / session nesting, with session numbers 1..k per client."""
     s, a = p["sizes"], p["allocation"]
-    n_o, n_t, n_c, n_s = (int(s[k]) for k in ("n_organisations", "n_therapists", "n_clients", "n_sessions"))
+    n_o, n_t, n_c, n_s = (
+        int(s[k]) for k in ("n_organisations", "n_therapists", "n_clients", "n_sessions")
+    )
     therapists_per_org = allocate(
-        rng, n_t, n_o, concentration=a["therapists_per_organisation_concentration"], what="therapists"
+        rng,
+        n_t,
+        n_o,
+        concentration=a["therapists_per_organisation_concentration"],
+        what="therapists",
     )
     clients_per_therapist = allocate(
         rng, n_c, n_t, concentration=a["clients_per_therapist_concentration"], what="clients"
@@ -189,8 +232,17 @@ def _action_recommendations(rng, p, st, n_units):
     ar_true = np.where(rng.random(n_s) < zero_share, 0, 1 + rng.binomial(cap - 1, p_more))
     true_positives = rng.binomial(ar_true, recall)
     weight = np.where(ar_true > 0, 1.0, rho)
-    q = recall * ar_true.sum() * (1 - precision) / precision / ((cap - recall * ar_true) * weight).sum()
-    require(q * weight.max() <= 1, "action-recommendation precision too low to reach within max_per_session")
+    q = (
+        recall
+        * ar_true.sum()
+        * (1 - precision)
+        / precision
+        / ((cap - recall * ar_true) * weight).sum()
+    )
+    require(
+        q * weight.max() <= 1,
+        "action-recommendation precision too low to reach within max_per_session",
+    )
     false_positives = rng.binomial(cap - true_positives, q * weight)
     info = {
         "true_zero_share": zero_share,
@@ -206,7 +258,8 @@ def _reviews(rng, p, st, n_units):
     n_t, n_c, n_s = st["n"][1], st["n"][2], st["n"][3]
     recall, precision = det["review_recall"], det["review_precision"]
     propensity = (
-        rng.normal(0.0, rv["sd_therapist"], n_t)[st["client_therapist"]] + rng.normal(0.0, rv["sd_client"], n_c)
+        rng.normal(0.0, rv["sd_therapist"], n_t)[st["client_therapist"]]
+        + rng.normal(0.0, rv["sd_client"], n_c)
     )[st["client"]]
     share = expit(
         logit(rv["share_if_any_median"])
@@ -215,11 +268,19 @@ def _reviews(rng, p, st, n_units):
     )
     later = st["session_number"] > 1
     fp_weight_without = np.where(
-        later, rv["false_positive_ratio_later_without_review"], rv["false_positive_ratio_first_session"]
+        later,
+        rv["false_positive_ratio_later_without_review"],
+        rv["false_positive_ratio_first_session"],
     )
 
     rows = calibration_rows(n_s)
-    n, pi, w, z, lat = n_units[rows], share[rows], fp_weight_without[rows], propensity[rows], later[rows]
+    n, pi, w, z, lat = (
+        n_units[rows],
+        share[rows],
+        fp_weight_without[rows],
+        propensity[rows],
+        later[rows],
+    )
     units_if_any = 1 + (n - 1) * pi
 
     def detected_any(intercept):
@@ -231,7 +292,10 @@ def _reviews(rng, p, st, n_units):
         return float((p_any * (1 - miss) + (1 - p_any) * (1 - (1 - q * w) ** n)).mean())
 
     intercept = solve_monotone(
-        lambda b: detected_any(b) - rv["detected_any_share"], -40.0, 40.0, "reviews.detected_any_share"
+        lambda b: detected_any(b) - rv["detected_any_share"],
+        -40.0,
+        40.0,
+        "reviews.detected_any_share",
     )
     any_review = later & (rng.random(n_s) < expit(intercept + propensity))
     units_true = np.where(any_review, 1 + rng.binomial(n_units - 1, share), 0)
@@ -239,7 +303,9 @@ def _reviews(rng, p, st, n_units):
     weight = np.where(any_review, 1.0, fp_weight_without)
     slots = ((n_units - units_true) * weight).sum()
     q = recall * units_true.sum() * (1 - precision) / precision / slots if slots > 0 else 0.0
-    require(q * weight.max() <= 1, "review precision too low to reach with these false-positive ratios")
+    require(
+        q * weight.max() <= 1, "review precision too low to reach with these false-positive ratios"
+    )
     false_positives = rng.binomial(n_units - units_true, q * weight)
     info = {
         "any_review_intercept": intercept,
@@ -256,13 +322,17 @@ def _assessment_schedule(rng, p, sessions_per_client):
     a = p["assessments"]
     n_c = len(sessions_per_client)
     n_gaps = max(1, math.ceil((int(p["sizes"]["max_sessions_per_client"]) - 1) / a["gap_min"]))
-    positions = 1 + np.cumsum(rng.integers(a["gap_min"], a["gap_max"] + 1, size=(n_c, n_gaps)), axis=1)
+    positions = 1 + np.cumsum(
+        rng.integers(a["gap_min"], a["gap_max"] + 1, size=(n_c, n_gaps)), axis=1
+    )
     valid = positions < sessions_per_client[:, None]
     schedule = np.zeros((n_c, n_gaps + 2), dtype=np.int64)
     schedule[:, 0] = 1
     schedule[:, 1 : n_gaps + 1] = np.where(valid, positions, 0)
     has_last = sessions_per_client > 1
-    schedule[np.flatnonzero(has_last), 1 + valid.sum(axis=1)[has_last]] = sessions_per_client[has_last]
+    schedule[np.flatnonzero(has_last), 1 + valid.sum(axis=1)[has_last]] = sessions_per_client[
+        has_last
+    ]
     return schedule
 
 
@@ -270,15 +340,12 @@ def _baselines(rng, p, n_c):
     """Intake PHQ-9 and GAD-7: correlated normals, rounded and clipped to each scale."""
     a = p["assessments"]
     z_phq = rng.standard_normal(n_c)
-    z_gad = a["baseline_correlation"] * z_phq + math.sqrt(1 - a["baseline_correlation"] ** 2) * rng.standard_normal(n_c)
+    z_gad = a["baseline_correlation"] * z_phq + math.sqrt(
+        1 - a["baseline_correlation"] ** 2
+    ) * rng.standard_normal(n_c)
     phq = np.clip(np.rint(a["phq9_baseline_mean"] + a["phq9_baseline_sd"] * z_phq), 0, 27)
     gad = np.clip(np.rint(a["gad7_baseline_mean"] + a["gad7_baseline_sd"] * z_gad), 0, 21)
     return {"phq9": phq.astype(np.int64), "gad7": gad.astype(np.int64)}
-
-
-def _band_of(scores, bands, top):
-    lows = list(bands.values())
-    return np.searchsorted(lows, scores, side="right") - 1
 
 
 def _truth_bands(scale, c, starts):
@@ -364,7 +431,9 @@ def _outcomes(rng, p, st, schedule, review_pct_true):
     return scores, truth
 
 
-def simulate_study2(params: dict | None = None, seed: int = 0) -> tuple[dict[str, pd.DataFrame], dict]:
+def simulate_study2(
+    params: dict | None = None, seed: int = 0
+) -> tuple[dict[str, pd.DataFrame], dict]:
     """Simulate Study 2's therapists, clients, sessions and assessments; return (tables, truth)."""
     p = resolve_params(STUDY2_DEFAULTS, params, "study2")
     _check(p)
@@ -391,12 +460,16 @@ def simulate_study2(params: dict | None = None, seed: int = 0) -> tuple[dict[str
     client_ids = make_ids("C", n_c, 4)
     assessed_client, slot = np.nonzero(schedule > 0)
     tables = {
-        "therapists": pd.DataFrame({"therapist_id": therapist_ids, "organisation_id": org_ids[st["therapist_org"]]}),
-        "clients": pd.DataFrame({"client_id": client_ids, "therapist_id": therapist_ids[st["client_therapist"]]}),
+        "therapists": pd.DataFrame(
+            {"therapist_id": therapist_ids, "organisation_id": org_ids.take(st["therapist_org"])}
+        ),
+        "clients": pd.DataFrame(
+            {"client_id": client_ids, "therapist_id": therapist_ids.take(st["client_therapist"])}
+        ),
         "sessions": pd.DataFrame(
             {
                 "session_id": make_ids("S", n_s, 5),
-                "client_id": client_ids[st["client"]],
+                "client_id": client_ids.take(st["client"]),
                 "session_number": st["session_number"].astype(np.int64),
                 "n_units": n_units,
                 "ar_count": (ar_tp + ar_fp).astype(np.int64),
@@ -409,7 +482,7 @@ def simulate_study2(params: dict | None = None, seed: int = 0) -> tuple[dict[str
         ),
         "assessments": pd.DataFrame(
             {
-                "client_id": client_ids[assessed_client],
+                "client_id": client_ids.take(assessed_client),
                 "session_number": schedule[assessed_client, slot],
                 "phq9": scores["phq9"][assessed_client, slot],
                 "gad7": scores["gad7"][assessed_client, slot],

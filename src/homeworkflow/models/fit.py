@@ -1,0 +1,103 @@
+"""fit_model: check the data, build and sample the model, and summarise the posterior."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import arviz as az
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from .build import build_model, to_data_scale
+from .errors import ConvergenceError
+from .formula import build_design
+from .priors import resolve_priors
+from .sampling import run_sampler
+from .spec import ModelSpec
+from .summaries import diagnostics, odds_ratio_table, ppc_table, summary_table, variance_partition_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """A fitted model: the posterior (data scale, with log-likelihood) and every derived table."""
+
+    spec: ModelSpec
+    idata: az.InferenceData
+    summary: pd.DataFrame
+    odds_ratios: pd.DataFrame | None
+    variance_partition: pd.DataFrame
+    ppc: pd.DataFrame
+    diagnostics: dict
+
+
+def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResult:
+    """Fit `spec` to `data`. Raises ModelSpecError before sampling when the data cannot support a term,
+    and ConvergenceError after sampling when the gate fails and gate.on_fail == "error"."""
+    start = time.perf_counter()
+    design = build_design(data, spec.formula, spec.family, spec.reference_levels)
+    priors = resolve_priors(spec.family, spec.priors, design.terms, [e.label for e in design.group_effects])
+    model = build_model(design, spec.family, priors)
+    sampled, timings = run_sampler(model, spec, threads)
+
+    post_start = time.perf_counter()
+    log_likelihood = pm.compute_log_likelihood(sampled, model=model, extend_inferencedata=False, progressbar=False)
+    ppc = ppc_table(sampled.posterior, design, spec.family, spec.seed)
+    posterior = to_data_scale(sampled.posterior, design, spec.family, keep_group_effects=spec.save_group_effects)
+    idata = az.InferenceData(
+        posterior=posterior,
+        log_likelihood=log_likelihood,
+        sample_stats=sampled.sample_stats,
+        observed_data=xr.Dataset({design.outcome: ("obs", design.y)}),
+    )
+    diag = diagnostics(sampled.sample_stats, posterior, spec.gate)
+    timings["postprocess_s"] = time.perf_counter() - post_start
+    timings["total_s"] = time.perf_counter() - start
+    diag.update(_run_info(spec, design, threads), **timings)
+    if diag["n_gradient_evals"]:
+        diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
+    result = FitResult(
+        spec=spec,
+        idata=idata,
+        summary=summary_table(posterior),
+        odds_ratios=odds_ratio_table(posterior) if spec.family == "bernoulli" else None,
+        variance_partition=variance_partition_table(posterior, design, spec.family),
+        ppc=ppc,
+        diagnostics=diag,
+    )
+    _apply_gate(result)
+    return result
+
+
+def _run_info(spec: ModelSpec, design, threads: int) -> dict:
+    return {
+        "model": spec.name,
+        "formula": spec.formula,
+        "family": spec.family,
+        "sampler": spec.sampler,
+        "chains": spec.chains,
+        "draws": spec.draws,
+        "tune": spec.tune,
+        "seed": spec.seed,
+        "target_accept": spec.target_accept,
+        "threads": threads,
+        "n_obs": design.n,
+        "n_levels": {e.factor: len(e.levels) for e in design.group_effects},
+        "versions": {"pymc": pm.__version__, "arviz": az.__version__},
+    }
+
+
+def _apply_gate(result: FitResult) -> None:
+    diag = result.diagnostics
+    if diag["gate_passed"]:
+        return
+    message = f"model '{result.spec.name}' FAILED the convergence gate: " + "; ".join(diag["gate_failures"])
+    if result.spec.gate.on_fail == "error":
+        raise ConvergenceError(message, result)
+    log.warning(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)

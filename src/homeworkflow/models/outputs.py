@@ -1,0 +1,41 @@
+"""write_model_outputs: every file of a fitted model, each written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+from .fit import FitResult
+
+
+def write_model_outputs(result: FitResult, outdir: Path) -> None:
+    """Write summary.csv, odds_ratios.csv (bernoulli), variance_partition.csv, ppc.csv,
+    posterior.nc and diagnostics.json into `outdir` (created if needed)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "summary.csv": result.summary,
+        "odds_ratios.csv": result.odds_ratios,
+        "variance_partition.csv": result.variance_partition,
+        "ppc.csv": result.ppc,
+    }
+    for name, table in tables.items():
+        if table is not None:
+            _write_atomic(outdir / name, lambda path, table=table: table.to_csv(path, index=False))
+    _write_atomic(outdir / "posterior.nc", result.idata.to_netcdf)
+    _write_atomic(
+        outdir / "diagnostics.json",
+        lambda path: Path(path).write_text(json.dumps(result.diagnostics, indent=2) + "\n"),
+    )
+
+
+def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
+    """Write to a hidden temporary name beside `path`, then rename, so no partial file ever has the final name."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

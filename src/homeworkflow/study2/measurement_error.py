@@ -1,0 +1,216 @@
+"""Bayesian model of score change in which the TRUE review percentage is latent.
+
+The detector marks dialogue units as review. With true review share p, recall r and false-positive
+rate f (share of non-review units marked), the expected detected share is r p + f (1 - p). Precision
+is TP / (TP + FP) = r p / d at the detected share d, so p = precision d / r, and the false
+positives are f (1 - p) = d (1 - precision), which gives
+
+    f = d (1 - precision) / (1 - precision d / r),
+
+evaluated at d = the observed share of all units detected as review (sum review_units / sum n_units).
+An interval's observed review % (the mean of its sessions' detected %) then has mean
+100 f + (r - f) T for true interval-mean review % T, and binomial variance
+100^2 [t r (1 - r) + (1 - t) f (1 - f)] sum_s(1 / n_s) / k^2 over its k sessions (t = T / 100).
+Methods and priors: docs/study2.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from .slopes import INTERACTION, REVIEW
+
+ME_METHOD = "Bayesian measurement-error model (latent true review %)"
+TERMS = [REVIEW, "baseline_centred", INTERACTION]
+GROUPS = ["organisation_id", "therapist_id", "client_id"]
+SD_TERMS = [f"sd({g})" for g in GROUPS]
+KEPT = [
+    "Intercept", "b", "sd", "sigma", "precision", "recall", "fpr",
+    "mean_true_review_percentage", "true_review_percentage",
+]
+
+# A detector rate: a fixed value, or (alpha, beta) of a Beta distribution (a list from YAML too).
+Rate = float | tuple[float, float] | list[float]
+
+
+def detector_rates_from_validation(table: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Beta(successes + 1, failures + 1) for precision and recall from a validation table with one
+    row per dialogue unit and 0/1 columns `human` (truth) and `detected`; pass the result on as
+    `fit_measurement_error_model(..., **rates)`."""
+    human = table["human"].astype(bool)
+    detected = table["detected"].astype(bool)
+    tp = int((human & detected).sum())
+    fp = int((~human & detected).sum())
+    fn = int((human & ~detected).sum())
+    if tp + fp == 0 or tp + fn == 0:
+        raise ValueError("validation table needs at least one detected and one human-coded review unit")
+    return {"precision": (tp + 1.0, fp + 1.0), "recall": (tp + 1.0, fn + 1.0)}
+
+
+def false_positive_rate(precision, recall, detected_share):
+    """Share of non-review units detected as review, implied by precision and recall at the
+    detected share (module docstring); works on floats and on PyTensor tensors."""
+    return detected_share * (1 - precision) / (1 - precision * detected_share / recall)
+
+
+def interval_variance_factor(intervals: pd.DataFrame, sessions: pd.DataFrame) -> np.ndarray:
+    """sum_s(1 / n_units_s) / k^2 over each interval's k sessions: the n_sessions sessions numbered
+    from start_session (so it holds whether end_session is counted in the interval or not)."""
+    keys = intervals[["client_id", "start_session", "n_sessions"]].assign(row=np.arange(len(intervals)))
+    merged = keys.merge(sessions[["client_id", "session_number", "n_units"]], on="client_id")
+    first = merged["start_session"]
+    inside = (merged["session_number"] >= first) & (merged["session_number"] < first + merged["n_sessions"])
+    merged = merged[inside].assign(inverse=lambda m: 1.0 / m["n_units"])
+    by_row = merged.groupby("row")["inverse"].agg(["sum", "size"]).reindex(range(len(intervals)))
+    if by_row["size"].isna().any():
+        raise ValueError(f"{int(by_row['size'].isna().sum())} interval(s) have no sessions in the sessions table")
+    return (by_row["sum"] / by_row["size"] ** 2).to_numpy()
+
+
+def build_measurement_error_model(
+    intervals: pd.DataFrame, sessions: pd.DataFrame, precision: Rate, recall: Rate
+) -> pm.Model:
+    """The PyMC model (see module docstring and docs/study2.md); data-scale quantities are
+    Deterministics named like the generic model's: Intercept, b[term], sd[sd_term], sigma."""
+    data = intervals.dropna(subset=["change", "review_percentage", "baseline_centred", *GROUPS])
+    data = data.reset_index(drop=True)
+    h = interval_variance_factor(data, sessions)
+    detected_share = sessions["review_units"].sum() / sessions["n_units"].sum()
+    observed = data["review_percentage"].to_numpy(float)
+    baseline = data["baseline_centred"].to_numpy(float)
+    change = data["change"].to_numpy(float)
+    codes, coords = {}, {"interval": np.arange(len(data)), "term": TERMS, "sd_term": SD_TERMS}
+    for group in GROUPS:
+        codes[group], coords[group] = pd.factorize(data[group], sort=True)
+
+    # Point guesses of the rates, used only to centre and scale: the corrected observed %.
+    p0, r0 = _point(precision), _point(recall)
+    f0 = false_positive_rate(p0, r0, detected_share)
+    guess = np.clip((observed - 100 * f0) / (r0 - f0), 0.05, None)
+    m_t, s_t = guess.mean(), guess.std()
+    m_b, s_b = baseline.mean(), baseline.std()
+    m_y, s_y = change.mean(), change.std()
+
+    with pm.Model(coords=coords) as model:
+        prec = _rate("precision", precision)
+        rec = _rate("recall", recall)
+        fpr = pm.Deterministic("fpr", false_positive_rate(prec, rec, detected_share))
+
+        # Latent true review % T, sampled as log T: Gamma(shape, shape / m) with client-level log mean m
+        # (shape < 1 allows many near-zero intervals). Log density of log T, Jacobian included.
+        log_mean = pm.Normal("log_mean_true_review", np.log(m_t), 1.0)
+        sd_client = pm.HalfNormal("sd_client_true_review", 1.0)
+        z_client = pm.Normal("z_client_true_review", 0.0, 1.0, dims="client_id")
+        shape = pm.LogNormal("shape_true_review", 0.0, 1.0)
+        log_true = pm.Flat("log_true_review_percentage", dims="interval", initval=np.log(guess))
+        log_m = log_mean + sd_client * z_client[codes["client_id"]]
+        true = pt.exp(log_true)
+        pm.Potential(
+            "true_review_prior",
+            shape * (log_true - log_m + pt.log(shape)) - shape * true / pt.exp(log_m) - pt.gammaln(shape),
+        )
+        pm.Deterministic("true_review_percentage", true, dims="interval")
+        pm.Deterministic("mean_true_review_percentage", true.mean())
+        # Binomial variance of the detected %, linear in T.
+        noise_var = 1e4 * h * (fpr * (1 - fpr) + true / 100 * (rec * (1 - rec) - fpr * (1 - fpr)))
+        pm.Normal(
+            "review_percentage",
+            mu=100 * fpr + (rec - fpr) * true,
+            sigma=pt.sqrt(noise_var),
+            observed=observed,
+            dims="interval",
+        )
+
+        # Outcome on the standardised scale (centred product), random intercepts non-centred.
+        x_t = (true - m_t) / s_t
+        x_b = (baseline - m_b) / s_b
+        intercept = pm.Normal("Intercept_std", 0.0, 2.5)
+        beta = pm.Normal("b_std", 0.0, 2.5, dims="term")
+        sd = pm.HalfNormal("sd_std", 1.0, dims="sd_term")
+        eta = intercept + beta[0] * x_t + beta[1] * x_b + beta[2] * x_t * x_b
+        for k, group in enumerate(GROUPS):
+            eta = eta + pm.Normal(f"z_{group}", 0.0, 1.0, dims=group)[codes[group]] * sd[k]
+        sigma = pm.HalfNormal("sigma_std", 1.0)
+        pm.Normal("change", m_y + s_y * eta, s_y * sigma, observed=change, dims="interval")
+
+        # Back to the data scale: expand m_y + s_y * eta in T, b and T * b.
+        c1, c2, c3 = beta[0] / s_t, beta[1] / s_b, beta[2] / (s_t * s_b)
+        b = pt.stack([c1 - c3 * m_b, c2 - c3 * m_t, c3]) * s_y
+        pm.Deterministic("b", b, dims="term")
+        pm.Deterministic("Intercept", m_y + s_y * (intercept - c1 * m_t - c2 * m_b + c3 * m_t * m_b))
+        pm.Deterministic("sd", s_y * sd, dims="sd_term")
+        pm.Deterministic("sigma", s_y * sigma)
+    return model
+
+
+def fit_measurement_error_model(
+    intervals: pd.DataFrame,
+    sessions: pd.DataFrame,
+    precision: Rate,
+    recall: Rate,
+    seed: int,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    sampler: str = "nutpie",
+    threads: int | None = None,
+) -> tuple[az.InferenceData, pd.DataFrame]:
+    """Sample the model (nutpie, or PyMC's NUTS with sampler="pymc") and summarise it like the
+    naive model: one row per term, sd, sigma and measurement quantity (`summarise`)."""
+    model = build_measurement_error_model(intervals, sessions, precision, recall)
+    kept = [name for name in KEPT if name in model.named_vars]
+    cores = threads or min(chains, os.cpu_count() or 1)
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=kept)
+        idata = nutpie.sample(
+            compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
+            save_warmup=False, progress_bar=False,
+        )
+    elif sampler == "pymc":
+        idata = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed, model=model,
+            var_names=kept, target_accept=0.9, progressbar=False,
+        )
+    else:
+        raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
+    return idata, summarise(idata.posterior)
+
+
+def summarise(posterior) -> pd.DataFrame:
+    """term, estimate (posterior mean), std_error (posterior SD), 95% (ci_*) and 90% (ci90_*)
+    equal-tailed intervals, rhat, ess_bulk, method; the same term names as the naive models."""
+    series = {"Intercept": posterior["Intercept"]}
+    series |= {term: posterior["b"].sel(term=term) for term in TERMS}
+    series |= {label: posterior["sd"].sel(sd_term=label) for label in SD_TERMS}
+    series |= {
+        name: posterior[name]
+        for name in ["sigma", "precision", "recall", "fpr", "mean_true_review_percentage"]
+        if name in posterior
+    }
+    rows = []
+    for term, values in series.items():
+        x = np.asarray(values)  # (chain, draw)
+        q = np.quantile(x, [0.025, 0.975, 0.05, 0.95])
+        rows.append([term, x.mean(), x.std(ddof=1), *q, float(az.rhat(x)), float(az.ess(x)), ME_METHOD])
+    columns = ["term", "estimate", "std_error", "ci_low", "ci_high", "ci90_low", "ci90_high", "rhat", "ess_bulk", "method"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _rate(name: str, value: Rate):
+    """A fixed rate as a constant, a Beta pair as a random variable."""
+    if isinstance(value, (tuple, list)):
+        return pm.Beta(name, *value)
+    return pm.Deterministic(name, pt.as_tensor_variable(float(value)))
+
+
+def _point(value: Rate) -> float:
+    return value[0] / (value[0] + value[1]) if isinstance(value, (tuple, list)) else float(value)

@@ -1,0 +1,1 @@
+"""From utterance-level transcripts to Study 2 session features: action recommendations and review."""
