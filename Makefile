@@ -19,10 +19,13 @@ run: $(STAMP)
 	$(SNAKEMAKE) --config run=$(RUN) --report results/$(RUN)/report.html
 
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow and not slurm" -q
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow -q
+	$(PY) -m pytest -m "slow and not slurm" -q
+
+test-slurm: $(STAMP)
+	$(PY) -m pytest -m slurm -q
 
 bench: $(STAMP)
 	$(PY) bench/run.py

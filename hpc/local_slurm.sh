@@ -11,6 +11,8 @@
 # cgroups (proctrack/linuxproc, task/none), so it runs in containers and small VMs.
 # No accounting database: `sacct` does not work, job status comes from `squeue`, which keeps
 # finished jobs for MinJobAge (600 s) -- the Snakemake profile sets `slurm-status-command: squeue`.
+# Memory limits (--mem) are enforced without cgroups, by polling (jobacct_gather/linux with
+# OverMemoryKill): a job above its limit is killed and ends FAILED.
 #
 # Everything lives under one directory, $SLURM_STATE_DIR (default /tmp/homeworkflow-slurm):
 #   etc/slurm.conf   the configuration (clients need SLURM_CONF pointing here, see `env`)
@@ -75,23 +77,24 @@ pid_alive() {  # pidfile expected-command-name
 }
 
 stop_pid() {  # pidfile name
-    local pid i
+    local pid _
     pid_alive "$1" "$2" || { rm -f "$1"; return 0; }
     pid=$(<"$1")
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         [[ -d /proc/$pid ]] || break
         sleep 0.2
     done
-    [[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null || true
+    if [[ -d /proc/$pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
     rm -f "$1"
 }
 
 # --- configuration ---------------------------------------------------------------------------
 write_munge_key() {
-    mkdir -p -m 0755 "$STATE/munge"
-    mkdir -p -m 0700 "$STATE/munge/private"
-    chmod 0755 "$STATE/munge"; chmod 0700 "$STATE/munge/private"
+    # munged: the socket's directory must be world-searchable, the key's private.
+    mkdir -p "$STATE/munge/private"
+    chmod 0755 "$STATE/munge"
+    chmod 0700 "$STATE/munge/private"
     local key=$STATE/munge/private/munge.key
     if [[ ! -s $key ]]; then
         if command -v mungekey >/dev/null; then
@@ -240,7 +243,7 @@ cmd_start() {
     need_root
     local t0=$SECONDS
     install_packages
-    mkdir -p -m 0755 "$STATE" "$LOG" "$STATE/ctld" "$STATE/spool" "$STATE/run" "$STATE/etc"
+    mkdir -p "$STATE" "$LOG" "$STATE/ctld" "$STATE/spool" "$STATE/run" "$STATE/etc"
     chmod 0755 "$STATE" "$LOG"
     write_munge_key
     write_conf
@@ -261,8 +264,8 @@ cmd_stop() {
     if pid_alive "$STATE/run/slurmctld.pid" slurmctld; then
         scancel --full --quiet --user=root >/dev/null 2>&1 || true
         scancel --quiet --state=PENDING >/dev/null 2>&1 || true
-        local i
-        for i in $(seq 30); do
+        local _
+        for _ in $(seq 30); do
             [[ -z $(squeue -h -t RUNNING,COMPLETING -o %i 2>/dev/null) ]] && break
             sleep 0.5
         done

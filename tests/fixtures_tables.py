@@ -144,7 +144,9 @@ def big_study1(n_sessions: int, seed: int = 1) -> dict[str, pd.DataFrame]:
         {
             "session_id": _ids("S", n_sessions),
             "client_id": _ids("C", n_clients)[rng.integers(0, n_clients, n_sessions)],
-            "ebp": np.array(["MAP", "TF-CBT", "CPP", "Seeking Safety", "Triple P", "CBITS"])[rng.integers(0, 6, n_sessions)],
+            "ebp": np.array(["MAP", "TF-CBT", "CPP", "Seeking Safety", "Triple P", "CBITS"])[
+                rng.integers(0, 6, n_sessions)
+            ],
             "caregiver_present": yes_no[rng.integers(0, 2, n_sessions)],
             "ebp_fit": rng.uniform(1, 5, n_sessions).round(2),
             "stressful_event": yes_no[rng.integers(0, 2, n_sessions)],
@@ -163,7 +165,9 @@ def big_study2(n_sessions: int, sessions_per_client: int = 10, seed: int = 1) ->
     therapists = pd.DataFrame(
         {"therapist_id": _ids("T", n_therapists), "organisation_id": _ids("O", 50)[rng.integers(0, 50, n_therapists)]}
     )
-    clients = pd.DataFrame({"client_id": client_ids, "therapist_id": _ids("T", n_therapists)[rng.integers(0, n_therapists, n_clients)]})
+    clients = pd.DataFrame(
+        {"client_id": client_ids, "therapist_id": _ids("T", n_therapists)[rng.integers(0, n_therapists, n_clients)]}
+    )
     client_of = np.arange(n_sessions) // sessions_per_client % n_clients
     number = np.arange(n_sessions) % sessions_per_client + 1
     n_units = rng.integers(50, 400, n_sessions)

@@ -246,9 +246,25 @@ def test_table1_secondary_suppression():
     n = 30
     ebp = ["MAP"] * 15 + ["CPP"] * 3 + ["TF-CBT"] * 12
     homework = ["yes"] * 28 + ["no"] * 2  # 2 'no' would follow from n - yes
-    therapists = pd.DataFrame({"therapist_id": ["T1"], "licensed": ["yes"], "race_ethnicity": ["White"],
-                               "n_ebps_trained": ["2"], "emotional_exhaustion": ["1"], "direct_client_hours": ["20"]})  # fmt: skip
-    clients = pd.DataFrame({"client_id": ["C1"], "therapist_id": ["T1"], "child_age": ["9"], "child_female": ["yes"], "child_latinx": ["no"]})
+    therapists = pd.DataFrame(
+        {
+            "therapist_id": ["T1"],
+            "licensed": ["yes"],
+            "race_ethnicity": ["White"],
+            "n_ebps_trained": ["2"],
+            "emotional_exhaustion": ["1"],
+            "direct_client_hours": ["20"],
+        }
+    )
+    clients = pd.DataFrame(
+        {
+            "client_id": ["C1"],
+            "therapist_id": ["T1"],
+            "child_age": ["9"],
+            "child_female": ["yes"],
+            "child_latinx": ["no"],
+        }
+    )
     sessions = pd.DataFrame(
         {"session_id": [f"S{i}" for i in range(n)], "client_id": "C1", "ebp": ebp, "caregiver_present": "yes",
          "ebp_fit": "3", "stressful_event": "no", "homework": homework}
@@ -269,7 +285,7 @@ def test_table1_study2_levels(study2):
     assert value(table, "organisations", "n", "n") == "2"
     assert value(table, "organisations", "therapists per organisation", "median [min, max]") == "1.50 [1, 2]"
     assert value(table, "clients", "assessments per client", "median [min, max]") == "2 [0, 3]"
-    assert value(table, "clients", "baseline phq9", "median [min, max]") == "13.50 [4, 20]"
+    assert value(table, "clients", "phq9 at first assessment", "median [min, max]") == "13.50 [4, 20]"
     assert value(table, "sessions", "any_review", "yes, n (%)") == "12 (70.6%)"
     assert value(table, "assessments", "gad7", "missing, n (%)") == "1 (11.1%)"
     markdown = to_markdown(table)

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fixtures_tables import frames, study1_frames, study2_frames, write_study
@@ -152,7 +153,9 @@ def test_parquet_inputs(tmp_path):
 
 
 def test_missing_column_with_near_miss_hint(tmp_path):
-    message = error(tmp_path, "study1", lambda t: t.__setitem__("clients", t["clients"].rename(columns={"child_age": "chld_age"})))
+    message = error(
+        tmp_path, "study1", lambda t: t.__setitem__("clients", t["clients"].rename(columns={"child_age": "chld_age"}))
+    )
     assert "clients.csv" in message
     assert "required column 'child_age' is missing" in message
     assert "the file has 'chld_age': did you mean 'child_age'?" in message
@@ -202,7 +205,9 @@ def test_wrong_type(tmp_path, study, table, column, value, reason):
 )
 def test_out_of_range(tmp_path, study, table, column, value, allowed):
     message = error(tmp_path, study, set_cell(table, column, value))
-    assert f"{table}.csv, column '{column}', data row 3 (1 row in total): outside the allowed range ({allowed})" in message
+    assert (
+        f"{table}.csv, column '{column}', data row 3 (1 row in total): outside the allowed range ({allowed})" in message
+    )
 
 
 def test_missing_value_in_non_nullable_column(tmp_path):
@@ -239,12 +244,17 @@ def test_duplicate_composite_key(tmp_path):
         tables["assessments"].loc[1, "session_number"] = "1"  # C1 assessed twice at session 1
 
     message = error(tmp_path, "study2", edit)
-    assert "assessments.csv, columns 'client_id', 'session_number', data rows 1, 2 (2 rows in total): duplicate key" in message
+    assert (
+        "assessments.csv, columns 'client_id', 'session_number', data rows 1, 2 (2 rows in total): duplicate key"
+        in message
+    )
 
 
 def test_client_under_two_therapists(tmp_path):
     def edit(tables):
-        tables["clients"] = pd.concat([tables["clients"], pd.DataFrame({"client_id": ["C1"], "therapist_id": ["T2"]})], ignore_index=True)
+        tables["clients"] = pd.concat(
+            [tables["clients"], pd.DataFrame({"client_id": ["C1"], "therapist_id": ["T2"]})], ignore_index=True
+        )
 
     message = error(tmp_path, "study2", edit)
     assert "clients.csv, column 'client_id', data rows 1, 7 (2 rows in total)" in message
@@ -253,7 +263,10 @@ def test_client_under_two_therapists(tmp_path):
 
 def test_orphan_foreign_key(tmp_path):
     message = error(tmp_path, "study1", set_cell("sessions", "client_id", "C99", row=6))
-    assert "sessions.csv, column 'client_id', data row 7 (1 row in total): client_id not found in the clients table" in message
+    assert (
+        "sessions.csv, column 'client_id', data row 7 (1 row in total): client_id not found in the clients table"
+        in message
+    )
     assert "'C99'" in message
 
 
@@ -264,12 +277,18 @@ def test_orphan_assessment_client(tmp_path):
 
 def test_review_units_above_n_units(tmp_path):
     message = error(tmp_path, "study2", set_cell("sessions", "review_units", "150", row=1))
-    assert "sessions.csv, column 'review_units', data row 2 (1 row in total): review_units is greater than n_units" in message
+    assert (
+        "sessions.csv, column 'review_units', data row 2 (1 row in total): review_units is greater than n_units"
+        in message
+    )
 
 
 def test_duplicate_session_number_within_client(tmp_path):
     message = error(tmp_path, "study2", set_cell("sessions", "session_number", "1", row=1))
-    assert "sessions.csv, columns 'client_id', 'session_number', data rows 1, 2" in message and "unique together" in message
+    assert (
+        "sessions.csv, columns 'client_id', 'session_number', data rows 1, 2" in message
+        and "unique together" in message
+    )
 
 
 def test_assessment_without_session_warns_and_is_kept(tmp_path, caplog):
@@ -405,7 +424,9 @@ def test_pseudonyms_are_stable_prefixed_and_consistent(tmp_path):
 def test_no_raw_id_survives_pseudonymisation(tmp_path):
     for study in ("study1", "study2"):
         tables = load(tmp_path / study, study)
-        raw = {v for name, df in tables.items() for c in STUDIES[study][name].columns if c.kind == "id" for v in df[c.name]}
+        raw = {
+            v for name, df in tables.items() for c in STUDIES[study][name].columns if c.kind == "id" for v in df[c.name]
+        }
         masked = pseudonymise(tables, study, "salt")
         for df in masked.values():
             cells = set(df.astype("str").to_numpy().ravel())
@@ -458,9 +479,21 @@ def test_one_million_sessions_fast_and_lean(tmp_path, study):
     script = tmp_path / "speed.py"
     script.write_text(textwrap.dedent(SPEED_SCRIPT.format(tests=str(ROOT / "tests"))))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, str(script), study, "1000000"], capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, str(script), study, "1000000"], capture_output=True, text=True, env=env, check=True
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(study, result)
     assert result["rows"] == 1_000_000
     assert result["total_s"] < 30
     assert result["peak_rss_mb"] < 2048
+
+
+def test_write_markdown_text_and_json(tmp_path):
+    from homeworkflow.io import write_json
+
+    path = write_table("| a |\n|---|\n| 1 |", tmp_path / "t.md")
+    assert path.read_text() == "| a |\n|---|\n| 1 |\n"
+    path = write_json({"mean": np.float64(1.5), "n": np.int64(3), "xs": np.arange(2)}, tmp_path / "s.json")
+    assert json.loads(path.read_text()) == {"mean": 1.5, "n": 3, "xs": [0, 1]}
+    assert [p.name for p in sorted(tmp_path.iterdir())] == ["s.json", "t.md"]

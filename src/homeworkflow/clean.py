@@ -95,7 +95,14 @@ class Flow:
 
     def add(self, step: str, table: str, n_in: int, n_out: int, reason: str) -> None:
         self.rows.append(
-            {"step": step, "table": table, "n_in": int(n_in), "n_out": int(n_out), "n_excluded": int(n_in - n_out), "reason": reason}
+            {
+                "step": step,
+                "table": table,
+                "n_in": int(n_in),
+                "n_out": int(n_out),
+                "n_excluded": int(n_in - n_out),
+                "reason": reason,
+            }
         )
 
     def frame(self) -> pd.DataFrame:

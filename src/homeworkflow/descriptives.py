@@ -1,11 +1,4 @@
-"""Table 1: descriptives at each level of the data (sessions, clients, therapists, organisations).
-
-Long format (`level, variable, statistic, value`, value a formatted string). Yes/no variables: count
-and % yes; categorical: count and % per level; numeric: mean (SD) and median [min, max]; % are of
-non-missing values, and a nullable column also gets a missing count. Counts below `min_cell`
-(but above 0) are shown as "<min_cell" with their % suppressed; where one suppressed count could
-be recovered by subtraction from the level's n, the next smallest count is suppressed as well.
-"""
+"""Table 1: descriptives at each level of the data (sessions, clients, therapists, organisations)."""
 
 from __future__ import annotations
 
@@ -18,6 +11,17 @@ from homeworkflow.contract import STUDY1, STUDY2, Table
 from homeworkflow.features import join_parents, study2_sessions
 
 TABLE1_COLUMNS = ["level", "variable", "statistic", "value"]
+TABLE1_NOTE = """
+One row per level (sessions, assessments, clients, therapists, organisations), variable and
+statistic: `level, variable, statistic, value` (value a formatted string). Each level has its n
+and the number of lower-level units per unit (sessions per client, ...). Yes/no variables: count
+and % yes; categorical: count and % per level; numeric: mean (SD) and median [min, max]. % are of
+non-missing values; a column with missing values also gets a missing count. Small-cell
+suppression: a count below `min_cell` (but above 0) is shown as "<min_cell" without its %; when a
+variable has exactly one such count, the next smallest is shown as "suppressed" too (else it
+could be recovered by subtraction from n); numeric summaries over fewer than `min_cell` values are
+suppressed. Level sizes (n) are not suppressed.
+"""
 ORDERING_COLUMNS = {"session_number"}  # ordering, not a characteristic of the unit
 
 
@@ -29,11 +33,13 @@ def table1_study1(tables: Mapping[str, pd.DataFrame], min_cell: int = 11) -> pd.
 
 def table1_study2(tables: Mapping[str, pd.DataFrame], min_cell: int = 11) -> pd.DataFrame:
     """Table 1 of Study 2: sessions (with any AR / any review), assessments, clients (with
-    baseline scores), therapists and organisations."""
+    scores at their first assessment), therapists and organisations."""
     sessions = study2_sessions(tables)
     first = tables["assessments"].sort_values(["client_id", "session_number"]).drop_duplicates("client_id")
     clients = tables["clients"].merge(
-        first[["client_id", "phq9", "gad7"]].rename(columns={"phq9": "baseline phq9", "gad7": "baseline gad7"}),
+        first[["client_id", "phq9", "gad7"]].rename(
+            columns={"phq9": "phq9 at first assessment", "gad7": "gad7 at first assessment"}
+        ),
         on="client_id",
         how="left",
     )
@@ -156,12 +162,25 @@ def _numeric(level: str, name: str, values: pd.Series, min_cell: int) -> list:
     observed = x.dropna()
     rows = []
     if len(observed) and len(observed) < min_cell:
-        rows += [(level, name, "mean (SD)", f"<{min_cell} values"), (level, name, "median [min, max]", f"<{min_cell} values")]
+        rows += [
+            (level, name, "mean (SD)", f"<{min_cell} values"),
+            (level, name, "median [min, max]", f"<{min_cell} values"),
+        ]
     elif len(observed):
         sd = observed.std(ddof=1)
         rows += [
-            (level, name, "mean (SD)", f"{observed.mean():.2f} ({sd:.2f})" if np.isfinite(sd) else f"{observed.mean():.2f}"),
-            (level, name, "median [min, max]", f"{_number(observed.median())} [{_number(observed.min())}, {_number(observed.max())}]"),
+            (
+                level,
+                name,
+                "mean (SD)",
+                f"{observed.mean():.2f} ({sd:.2f})" if np.isfinite(sd) else f"{observed.mean():.2f}",
+            ),
+            (
+                level,
+                name,
+                "median [min, max]",
+                f"{_number(observed.median())} [{_number(observed.min())}, {_number(observed.max())}]",
+            ),
         ]
     missing = int(x.isna().sum())
     if missing:

@@ -123,12 +123,21 @@ def study2_sessions(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per session: identifiers, detected (and, if present, true) AR and review features."""
     df = join_parents(tables, STUDY2, "sessions").sort_values(["client_id", "session_number"], kind="stable")
     order = ["session_id", "client_id", "therapist_id", "organisation_id", "session_number", "n_units"]
-    derived = {"ar_count": "any_ar", "review_units": "any_review", "ar_true": "any_ar_true", "review_units_true": "any_review_true"}
+    derived = {
+        "ar_count": "any_ar",
+        "review_units": "any_review",
+        "ar_true": "any_ar_true",
+        "review_units_true": "any_review_true",
+    }
     for count, flag in derived.items():
         if count in df:
             df[flag] = df[count] > 0
-    for group in (("ar_count", "any_ar"), ("review_units", "review_percentage", "any_review"),
-                  ("ar_true", "any_ar_true"), ("review_units_true", "review_percentage_true", "any_review_true")):
+    for group in (
+        ("ar_count", "any_ar"),
+        ("review_units", "review_percentage", "any_review"),
+        ("ar_true", "any_ar_true"),
+        ("review_units_true", "review_percentage_true", "any_review_true"),
+    ):
         order += [c for c in group if c in df]
     return df[order].reset_index(drop=True)
 
@@ -173,14 +182,20 @@ def study2_intervals(
     interval_key = client.astype("int64") * stride + start
     position = np.searchsorted(interval_key, s_client.astype("int64") * stride + s_session, side="right") - 1
     clipped = np.clip(position, 0, None)
-    inside = enough & (position >= 0) & (client[clipped] == s_client) & (s_session < end[clipped]) if len(first) else np.zeros(len(sessions), bool)
+    inside = (
+        enough & (position >= 0) & (client[clipped] == s_client) & (s_session < end[clipped])
+        if len(first)
+        else np.zeros(len(sessions), bool)
+    )
     record("outside", enough.sum(), inside.sum())
 
     n_sessions = np.bincount(position[inside], minlength=len(first))
     means = {}
     for column in ("review_percentage", "review_percentage_true"):
         if column in sessions:
-            total = np.bincount(position[inside], weights=sessions[column].to_numpy(dtype="float64")[inside], minlength=len(first))
+            total = np.bincount(
+                position[inside], weights=sessions[column].to_numpy(dtype="float64")[inside], minlength=len(first)
+            )
             with np.errstate(invalid="ignore", divide="ignore"):
                 means[column] = total / n_sessions
 

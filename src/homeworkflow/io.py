@@ -7,13 +7,16 @@ file never replaces a good one, so an interrupted workflow leaves no corrupt out
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -97,7 +100,9 @@ def _read_text_cells(data: bytes, names: list[str], delimiter: str, path: Path) 
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
     except pa.ArrowInvalid as error:
@@ -105,28 +110,57 @@ def _read_text_cells(data: bytes, names: list[str], delimiter: str, path: Path) 
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=float("nan"))}.get)
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+def write_table(df: pd.DataFrame | str, path: str | os.PathLike) -> Path:
     """Write `df` to `path` atomically (temporary file, then `os.replace`); format by suffix.
 
-    `.csv` and `.parquet` hold data; `.md` holds a Markdown table for reports.
+    `.csv` and `.parquet` hold data; `.md` holds a Markdown table for reports (`df` may also be
+    Markdown text already, e.g. from `descriptives.to_markdown`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".md"):
         raise ValueError(f"{path}: cannot write files ending in '{path.suffix}'; use .csv, .parquet or .md")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    if isinstance(df, str) and suffix != ".md":
+        raise TypeError(f"{path}: text can only be written to a .md file")
+    with _atomic(path) as tmp:
         if suffix == ".csv":
             df.to_csv(tmp, index=False)
         elif suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
-            Path(tmp).write_text(df.to_markdown(index=False) + "\n", encoding="utf-8")
+            text = df if isinstance(df, str) else df.to_markdown(index=False)
+            tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    return path
+
+
+def write_json(obj: object, path: str | os.PathLike) -> Path:
+    """Write `obj` as indented JSON atomically; numpy scalars and arrays become plain numbers."""
+    path = Path(path)
+    with _atomic(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    return path
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+@contextlib.contextmanager
+def _atomic(path: Path):
+    """A temporary path beside `path` that replaces it only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    finally:
+        tmp.unlink(missing_ok=True)

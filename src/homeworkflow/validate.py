@@ -239,7 +239,9 @@ def _parse_column(
     if column.kind in ("id", "category"):
         values = text.mask(missing)
         if column.levels is not None:
-            report(~missing & ~member_of(values, pd.Index(column.levels)), f"not one of the levels {list(column.levels)}")
+            report(
+                ~missing & ~member_of(values, pd.Index(column.levels)), f"not one of the levels {list(column.levels)}"
+            )
     elif column.kind in ("int", "float"):
         numbers = _to_numbers(text.mask(missing), decimal_comma)
         missing |= np.isin(numbers, list(codes.numbers))
@@ -424,7 +426,9 @@ def _contract(study: str) -> dict[str, Table]:
 
 
 def _check_table_names(study: str, contract: Mapping[str, Table], given: Mapping[str, object]) -> None:
-    problems = [Problem(f"{study} inputs", f"no file given for the '{name}' table") for name in contract if name not in given]
+    problems = [
+        Problem(f"{study} inputs", f"no file given for the '{name}' table") for name in contract if name not in given
+    ]
     problems += [
         Problem(f"{study} inputs", f"'{name}' is not a table of {study} (expected {', '.join(contract)})")
         for name in given
@@ -444,6 +448,7 @@ def contract_markdown() -> str:
     documentation cannot drift from the code.
     """
     from homeworkflow.clean import CLEANING_STEPS
+    from homeworkflow.descriptives import TABLE1_NOTE
     from homeworkflow.features import OUTPUT_COLUMNS
 
     lines = [
@@ -489,7 +494,9 @@ def contract_markdown() -> str:
                         f"listed twice with different `{fk}` is an error."
                     )
         for name, rules in ROW_RULES.get(study, {}).items():
-            lines += [f"- `{name}.{a}` <= `{name}.{b}` in every row (error; checked when both are present)." for a, b in rules]
+            lines += [
+                f"- `{name}.{a}` <= `{name}.{b}` in every row (error; checked when both are present)." for a, b in rules
+            ]
         for name, groups in UNIQUE_TOGETHER.get(study, {}).items():
             lines += [f"- `{name}`: {' + '.join(f'`{c}`' for c in cols)} unique together (error)." for cols in groups]
         for name, rules in PERCENTAGE_RULES.get(study, {}).items():
@@ -507,14 +514,20 @@ def contract_markdown() -> str:
     lines += [
         "## Cells",
         "",
-        "- Missing-value codes (default, case-insensitive; config `missing_codes` replaces the list, "
-        "an empty cell is always missing): " + ", ".join(f"`{c}`" if c else '`""` (empty)' for c in DEFAULT_MISSING_CODES)
+        "- Missing-value codes (default, case-insensitive; the `missing_codes` argument of "
+        "`load_study` replaces the list, an empty cell is always missing): "
+        + ", ".join(f"`{c}`" if c else '`""` (empty)' for c in DEFAULT_MISSING_CODES)
         + ". In numeric columns a code that is a number also matches numerically (`-99.0`).",
-        "- Yes/no codes (case-insensitive): true = " + ", ".join(f"`{c}`" for c in TRUE_CODES)
-        + "; false = " + ", ".join(f"`{c}`" for c in FALSE_CODES) + ".",
+        "- Yes/no codes (case-insensitive): true = "
+        + ", ".join(f"`{c}`" for c in TRUE_CODES)
+        + "; false = "
+        + ", ".join(f"`{c}`" for c in FALSE_CODES)
+        + ".",
         "- IDs are text (leading zeros kept), stripped of surrounding spaces; they are replaced by "
         "pseudonyms (`T-`, `C-`, `S-`, `O-` + 10 hex characters of HMAC-SHA256 with the configured "
-        "salt) before anything is derived, so no derived table holds a raw ID.",
+        "salt) before anything is derived, so no derived table holds a raw ID. Should two IDs of "
+        "one kind share those 10 characters (likely only beyond about a million IDs), that kind's "
+        "pseudonyms are lengthened, with a warning.",
         "- Numbers: `int` columns must hold whole numbers; in a `;`-delimited file a decimal comma "
         "(`3,5`) is read as a decimal point.",
         "- Errors: a required column missing (with a did-you-mean hint), a cell of the wrong type, "
@@ -537,13 +550,13 @@ def contract_markdown() -> str:
     ]
     for study, steps in CLEANING_STEPS.items():
         lines += [f"{study}:", ""]
-        lines += [f"{i}. `{step}` ({table}): {reason}" for i, (step, table, reason) in enumerate(steps, 1)]
+        lines += [f"{i}. `{step}` on {table}: {reason}." for i, (step, table, reason) in enumerate(steps, 1)]
         lines.append("")
     lines += ["## Outputs", ""]
     for output, columns in OUTPUT_COLUMNS.items():
-        lines += [f"### `{output}`", "", pd.DataFrame(
-            [{"column": f"`{c}`", "description": d} for c, d in columns.items()]
-        ).to_markdown(index=False), ""]
+        table = pd.DataFrame([{"column": f"`{c}`", "description": d} for c, d in columns.items()])
+        lines += [f"### `{output}`", "", table.to_markdown(index=False), ""]
+    lines += ["### Table 1", "", " ".join(TABLE1_NOTE.split()), ""]
     return "\n".join(lines)
 
 

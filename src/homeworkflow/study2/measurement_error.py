@@ -32,8 +32,9 @@ TERMS = [REVIEW, "baseline_centred", INTERACTION]
 GROUPS = ["organisation_id", "therapist_id", "client_id"]
 SD_TERMS = [f"sd({g})" for g in GROUPS]
 KEPT = [
-    "Intercept", "b", "sd", "sigma", "precision", "recall", "fpr",
-    "mean_true_review_percentage", "true_review_percentage",
+    "Intercept", "b", "sd", "sigma", "precision", "recall", "fpr", "log_mean_true_review",
+    "sd_client_true_review", "sd_interval_true_review", "mean_true_review_percentage",
+    "true_review_percentage",
 ]
 
 # A detector rate: a fixed value, or (alpha, beta) of a Beta distribution (a list from YAML too).
@@ -103,19 +104,20 @@ def build_measurement_error_model(
         rec = _rate("recall", recall)
         fpr = pm.Deterministic("fpr", false_positive_rate(prec, rec, detected_share))
 
-        # Latent true review % T, sampled as log T: Gamma(shape, shape / m) with client-level log mean m
-        # (shape < 1 allows many near-zero intervals). Log density of log T, Jacobian included.
+        # Latent true review % T: log T ~ Normal(client-level mean, sd), centred, since the
+        # detected % measures each T closely; the client means are pooled (non-centred).
         log_mean = pm.Normal("log_mean_true_review", np.log(m_t), 1.0)
         sd_client = pm.HalfNormal("sd_client_true_review", 1.0)
         z_client = pm.Normal("z_client_true_review", 0.0, 1.0, dims="client_id")
-        shape = pm.LogNormal("shape_true_review", 0.0, 1.0)
-        log_true = pm.Flat("log_true_review_percentage", dims="interval", initval=np.log(guess))
-        log_m = log_mean + sd_client * z_client[codes["client_id"]]
-        true = pt.exp(log_true)
-        pm.Potential(
-            "true_review_prior",
-            shape * (log_true - log_m + pt.log(shape)) - shape * true / pt.exp(log_m) - pt.gammaln(shape),
+        sd_interval = pm.HalfNormal("sd_interval_true_review", 2.0)
+        log_true = pm.Normal(
+            "log_true_review_percentage",
+            log_mean + sd_client * z_client[codes["client_id"]],
+            sd_interval,
+            dims="interval",
+            initval=np.log(guess),
         )
+        true = pt.exp(log_true)
         pm.Deterministic("true_review_percentage", true, dims="interval")
         pm.Deterministic("mean_true_review_percentage", true.mean())
         # Binomial variance of the detected %, linear in T.

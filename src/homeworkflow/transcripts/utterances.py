@@ -60,6 +60,7 @@ def validate_utterances(utterances: pd.DataFrame, path: str) -> pd.DataFrame:
             value = pd.to_numeric(df[column], errors="coerce")
             given = df[column].notna() & (df[column].astype("string").str.strip() != "")
             check(given & ~value.isin((0, 1)), (column,), "label must be 0 or 1 (blank = not labelled)")
+            check((value == 1) & (speaker == "client").fillna(False), (column,), "only therapist utterances can be 1")
             df[column] = value.astype("Int8")
     if problems:
         raise TranscriptInputError(problems)
