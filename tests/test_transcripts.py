@@ -93,7 +93,9 @@ def test_annomi_ar_label_is_annotator_majority_of_advice_options_negotiation(ann
     single = annomi.groupby(["transcript_id", "utterance_id"]).filter(lambda g: len(g) == 1)
     expected = single["therapist_input_subtype"].isin(["advice", "options", "negotiation"]).to_numpy()
     merged = single.merge(
-        utterances.assign(transcript_id=utterances["session_id"].astype(int), utterance_id=utterances["utterance_order"])
+        utterances.assign(
+            transcript_id=utterances["session_id"].astype(int), utterance_id=utterances["utterance_order"]
+        )
     )
     assert (merged["is_action_recommendation"].to_numpy() == expected).all()
 
@@ -140,7 +142,9 @@ def test_synthetic_transcripts_are_deterministic_for_a_seed():
 
 
 def test_synthetic_sessions_too_short_for_their_counts_are_an_error():
-    sessions = pd.DataFrame({"session_id": ["ok", "short"], "n_units": [20, 6], "ar_true": [2, 2], "review_units_true": [1, 2]})
+    sessions = pd.DataFrame(
+        {"session_id": ["ok", "short"], "n_units": [20, 6], "ar_true": [2, 2], "review_units_true": [1, 2]}
+    )
     with pytest.raises(ValueError, match="too few units.*short"):
         simulate_transcripts(sessions, seed=0)
 
@@ -174,7 +178,9 @@ def test_detectors_trained_on_synthetic_transcripts_are_informative_but_imperfec
         ("ar", ar, "is_action_recommendation", "ar_count", "ar_true"),
         ("review", review, "is_review", "review_units", "review_units_true"),
     ):
-        scores = evaluate_detector(test[label][therapist] == 1, detector.predict(test)[therapist], test["session_id"][therapist], n_boot=200)
+        scores = evaluate_detector(
+            test[label][therapist] == 1, detector.predict(test)[therapist], test["session_id"][therapist], n_boot=200
+        )
         error = features[count] - features[truth]
         report[name] = {
             "f1": scores["f1"],
@@ -208,7 +214,9 @@ def test_an_ar_spread_over_consecutive_therapist_turns_counts_once():
         ("b", 1, "therapist", 1, 0),  # runs never cross sessions
         ("b", 2, "client", 0, 0),
     ]
-    utterances = pd.DataFrame(rows, columns=["session_id", "utterance_order", "speaker", "is_action_recommendation", "is_review"])
+    utterances = pd.DataFrame(
+        rows, columns=["session_id", "utterance_order", "speaker", "is_action_recommendation", "is_review"]
+    )
     utterances = utterances.assign(text="x").sample(frac=1, random_state=0)  # row order must not matter
     features = derive_session_features(
         utterances, HumanLabelDetector("action_recommendation"), HumanLabelDetector("review")
@@ -243,14 +251,42 @@ def test_a_good_table_passes_typed():
     "edit, column, rows, reason",
     [
         (lambda t: t.drop(columns="speaker"), "'speaker'", None, "required column is missing"),
-        (lambda t: t.assign(speaker=["therapist", "patient", "therapist", "Doctor"]), "'speaker'", "data rows 2, 4", "must be one of therapist, client"),
-        (lambda t: t.assign(utterance_order=[1, 2, 2, 1]), "'session_id', 'utterance_order'", "data rows 2, 3", "appears more than once"),
-        (lambda t: t.assign(text=["How?", "", "  ", None]), "'text'", "data rows 3, 4", "therapist utterance has no text"),
+        (
+            lambda t: t.assign(speaker=["therapist", "patient", "therapist", "Doctor"]),
+            "'speaker'",
+            "data rows 2, 4",
+            "must be one of therapist, client",
+        ),
+        (
+            lambda t: t.assign(utterance_order=[1, 2, 2, 1]),
+            "'session_id', 'utterance_order'",
+            "data rows 2, 3",
+            "appears more than once",
+        ),
+        (
+            lambda t: t.assign(text=["How?", "", "  ", None]),
+            "'text'",
+            "data rows 3, 4",
+            "therapist utterance has no text",
+        ),
         (lambda t: t.assign(is_review=[1, 0, 2, "yes"]), "'is_review'", "data rows 3, 4", "label must be 0 or 1"),
-        (lambda t: t.assign(is_action_recommendation=[0, 1, 1, 0]), "'is_action_recommendation'", "data row 2", "only therapist"),
+        (
+            lambda t: t.assign(is_action_recommendation=[0, 1, 1, 0]),
+            "'is_action_recommendation'",
+            "data row 2",
+            "only therapist",
+        ),
         (lambda t: t.assign(utterance_order=[1, 2.5, 3, 1]), "'utterance_order'", "data row 2", "whole number"),
     ],
-    ids=["missing-column", "bad-speaker", "duplicate-order", "empty-therapist-text", "bad-label", "client-positive", "order"],
+    ids=[
+        "missing-column",
+        "bad-speaker",
+        "duplicate-order",
+        "empty-therapist-text",
+        "bad-label",
+        "client-positive",
+        "order",
+    ],
 )
 def test_each_input_error_names_file_column_rows_and_reason(edit, column, rows, reason):
     with pytest.raises(TranscriptInputError) as error:
@@ -287,7 +323,14 @@ def test_rules_catch_casual_recommendations_and_reviews_but_not_hard_negatives()
             ],
         }
     )
-    assert RuleBasedDetector("action_recommendation").predict(table).tolist() == [True, False, False, False, False, False]
+    assert RuleBasedDetector("action_recommendation").predict(table).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
     assert RuleBasedDetector("review").predict(table).tolist() == [False, False, True, True, False, False]
 
 

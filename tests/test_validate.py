@@ -475,7 +475,8 @@ print(json.dumps({{"rows": rows, "read_validate_s": loaded - start, "pseudonymis
 
 @pytest.mark.slow
 @pytest.mark.parametrize("study", ["study1", "study2"])
-def test_one_million_sessions_fast_and_lean(tmp_path, study):
+def test_one_million_sessions_within_memory(tmp_path, study):
+    """Scale: 1e6 sessions go through every pre-model stage in under 2 GB (time: bench/)."""
     script = tmp_path / "speed.py"
     script.write_text(textwrap.dedent(SPEED_SCRIPT.format(tests=str(ROOT / "tests"))))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -485,7 +486,6 @@ def test_one_million_sessions_fast_and_lean(tmp_path, study):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(study, result)
     assert result["rows"] == 1_000_000
-    assert result["total_s"] < 30
     assert result["peak_rss_mb"] < 2048
 
 

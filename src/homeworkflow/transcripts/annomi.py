@@ -55,7 +55,9 @@ def annomi_utterances(annomi: pd.DataFrame, review_labels: pd.DataFrame | None =
     if review_labels is not None:
         key = review_labels["transcript_id"].astype(str) + "/" + review_labels["utterance_id"].astype(str)
         label = pd.Series(review_labels["is_review"].astype(float).to_numpy(), index=key)
-        utterances["is_review"] = (utterances["session_id"] + "/" + utterances["utterance_order"].astype(str)).map(label)
+        utterances["is_review"] = (utterances["session_id"] + "/" + utterances["utterance_order"].astype(str)).map(
+            label
+        )
     return utterances
 
 
@@ -87,4 +89,3 @@ def annotator_agreement(annomi: pd.DataFrame) -> pd.DataFrame:
             )
         )
     return pd.concat(rows, ignore_index=True)
-

@@ -36,25 +36,43 @@ TARGETS = tuple(LABEL_COLUMNS)
 RULES: dict[str, dict[str, str]] = {
     "action_recommendation": {
         "direct request": r"\b(i'd|i would|i|we'd) (like|want|suggest|recommend|encourage|ask) (you|that you)\b",
-        "you could/should try": r"\byou (could|might|should|can|may want to|need to) (try|start|go|use|keep|write|call|"
-        r"take|make|practi[cs]e|cut|talk|join|set|plan|think about|look|spend|get|do|put|bring|avoid)\b",
-        "casual suggestion": r"\b(why don't you|how about (you|trying|if you|we)|what if you|maybe (you could|try|go|"
-        r"start|get back)|try to|give it a (try|go)|it (might|would|could) (help|be (good|helpful|worth))( for you)? to)\b",
-        "between sessions": r"\b(homework|between now and|before (we meet|next time|our next|i see you)|"
-        r"(this|next|over the (next|coming)) (week|few days)[^.?!]{0,40}\b(try|could|would|can)\b)",
-        "goal or plan": r"\b(your goal (is|could be|would be|for)|let's (set|plan|try|agree|make)|set (a|some) goals?|"
-        r"make a plan|the plan (is|would be)|step (would|could) be)\b",
-        "advice": r"\b(my (advice|recommendation|suggestion)|i('d| would)? recommend|i suggest|it's important (that|to) you)\b",
+        "you could/should try": (
+            r"\byou (could|might|should|can|may want to|need to) (try|start|go|use|keep|write|call|take|make|"
+            r"practi[cs]e|cut|talk|join|set|plan|think about|look|spend|get|do|put|bring|avoid)\b"
+        ),
+        "casual suggestion": (
+            r"\b(why don't you|how about (you|trying|if you|we)|what if you|maybe (you could|try|go|start|get back)|"
+            r"try to|give it a (try|go)|it (might|would|could) (help|be (good|helpful|worth))( for you)? to)\b"
+        ),
+        "between sessions": (
+            r"\b(homework|between now and|before (we meet|next time|our next|i see you)|"
+            r"(this|next|over the (next|coming)) (week|few days)[^.?!]{0,40}\b(try|could|would|can)\b)"
+        ),
+        "goal or plan": (
+            r"\b(your goal (is|could be|would be|for)|let's (set|plan|try|agree|make)|set (a|some) goals?|"
+            r"make a plan|the plan (is|would be)|step (would|could) be)\b"
+        ),
+        "advice": (
+            r"\b(my (advice|recommendation|suggestion)|i('d| would)? recommend|i suggest|"
+            r"it's important (that|to) you)\b"
+        ),
     },
     "review": {
-        "last session": r"\b(last (time|week|session|visit)|since (we|i) (last )?(met|spoke|talked|saw you)|"
-        r"since (the|our) last)\b",
-        "how did it go": r"\b(how did (it|that|the \w+|your \w+|you get on)( \w+)? go|how('s| has| is) the \w+ (been )?going|"
-        r"how did you get on)\b",
-        "did you manage": r"\b(did you (get a chance|manage|get to|try|do)|were you able to|have you been able to|"
-        r"how many (times|days) did you|how often did you)\b",
-        "agreed earlier": r"\b(you said you('d| would| were going to)|you were going to|we agreed|(the|your) plan (was|"
-        r"we made)|your homework|the homework|we talked about last)\b",
+        "last session": (
+            r"\b(last (time|week|session|visit)|since (we|i) (last )?(met|spoke|talked|saw you)|since (the|our) last)\b"
+        ),
+        "how did it go": (
+            r"\b(how did (it|that|the \w+|your \w+|you get on)( \w+)? go|how('s| has| is) the \w+ (been )?going|"
+            r"how did you get on)\b"
+        ),
+        "did you manage": (
+            r"\b(did you (get a chance|manage|get to|try|do)|were you able to|have you been able to|"
+            r"how many (times|days) did you|how often did you)\b"
+        ),
+        "agreed earlier": (
+            r"\b(you said you('d| would| were going to)|you were going to|we agreed|(the|your) plan (was|we made)|"
+            r"your homework|the homework|we talked about last)\b"
+        ),
         "barriers": r"\b(what got in the way|what (made|helped) (it|that) (hard|easier|possible)|what stopped you)\b",
     },
 }
@@ -66,6 +84,7 @@ class Detector:
     target: str
 
     def fit(self, utterances: pd.DataFrame, labels=None) -> Detector:
+        """Rules and human labels need no training."""
         return self
 
     def predict(self, utterances: pd.DataFrame) -> np.ndarray:
@@ -145,7 +164,9 @@ class TrainedDetector(Detector):
             raise ValueError(f"{self.target}: training labels are all {y[0]}; need both classes")
         features = _vectoriser()
         X = features.fit_transform(
-            pd.DataFrame({"text": utterances["text"].astype(str).to_numpy()[use], "before": previous_text(utterances)[use]})
+            pd.DataFrame(
+                {"text": utterances["text"].astype(str).to_numpy()[use], "before": previous_text(utterances)[use]}
+            )
         )
         n_folds = min(self.n_folds, len(np.unique(groups[y == 1])))
         scores = np.zeros(len(y))

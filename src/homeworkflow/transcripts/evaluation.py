@@ -25,7 +25,10 @@ def evaluate_detector(y_true, y_pred, groups, n_boot: int = 1000, seed: int = 0)
     codes, groups = pd.factorize(pd.Series(np.asarray(groups)).astype(str))
     n_groups = len(groups)
     counts = np.stack(
-        [np.bincount(codes, weights=w, minlength=n_groups) for w in (y_true & y_pred, ~y_true & y_pred, y_true & ~y_pred)]
+        [
+            np.bincount(codes, weights=w, minlength=n_groups)
+            for w in (y_true & y_pred, ~y_true & y_pred, y_true & ~y_pred)
+        ]
     )  # (tp, fp, fn) x groups
     draws = np.random.default_rng(seed).multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot)
     point = _metrics(*counts.sum(axis=1))
@@ -78,7 +81,10 @@ def train_and_evaluate(
                 utterances, utterances[LABEL_COLUMNS["action_recommendation"]]
             ),
         },
-        "review": {"rules": RuleBasedDetector("review"), "tfidf_logreg": TrainedDetector("review").fit(utterances, review)},
+        "review": {
+            "rules": RuleBasedDetector("review"),
+            "tfidf_logreg": TrainedDetector("review").fit(utterances, review),
+        },
     }
     return detectors, pd.DataFrame(rows)
 
@@ -114,8 +120,16 @@ def _evaluate_ar(utterances, annomi, seed, test_share, min_precision, n_boot) ->
     agreement = annotator_agreement(annomi)
     data = "AnnoMI multiply annotated transcripts (each annotator vs the others' majority)"
     rows.append(
-        _row("single_annotator", target, data, agreement["y_true"], agreement["y_pred"], agreement["transcript_id"],
-             n_boot, seed)
+        _row(
+            "single_annotator",
+            target,
+            data,
+            agreement["y_true"],
+            agreement["y_pred"],
+            agreement["transcript_id"],
+            n_boot,
+            seed,
+        )
     )
     return rows
 
@@ -136,5 +150,7 @@ def _evaluate_review(utterances, seed, n_boot) -> list[dict]:
     y_true, g = review[labelled] == 1, groups[labelled]
     return [
         _row("rules", target, data, y_true, RuleBasedDetector(target).predict(utterances)[labelled], g, n_boot, seed),
-        _row("tfidf_logreg", target, data + ", 5-fold CV by transcript", y_true, out_of_fold[labelled], g, n_boot, seed),
+        _row(
+            "tfidf_logreg", target, data + ", 5-fold CV by transcript", y_true, out_of_fold[labelled], g, n_boot, seed
+        ),
     ]

@@ -34,17 +34,37 @@ ACTIVITIES = (  # (act, ing, noun)
     ("look at the job listings", "looking at job listings", "job search"),
 )
 WHEN = (
-    "this week", "before we meet again", "every morning", "over the weekend", "a couple of times this week",
-    "tomorrow", "each evening", "after work", "twice before our next session", "on the days you feel low",
+    "this week",
+    "before we meet again",
+    "every morning",
+    "over the weekend",
+    "a couple of times this week",
+    "tomorrow",
+    "each evening",
+    "after work",
+    "twice before our next session",
+    "on the days you feel low",
 )
 PAST = (
-    "this past week", "since our last session", "over the weekend", "since we last met", "last week",
+    "this past week",
+    "since our last session",
+    "over the weekend",
+    "since we last met",
+    "last week",
     "these past two weeks",
 )
 FEEL = ("anxious", "down", "overwhelmed", "tired", "irritable", "lonely", "stuck", "hopeless", "restless", "on edge")
 TOPIC = (
-    "your sleep", "work", "your mood", "the arguments at home", "money", "your energy", "the drinking",
-    "your relationship", "the panic attacks", "your motivation",
+    "your sleep",
+    "work",
+    "your mood",
+    "the arguments at home",
+    "money",
+    "your energy",
+    "the drinking",
+    "your relationship",
+    "the panic attacks",
+    "your motivation",
 )
 PERSON = ("your sister", "your partner", "your mum", "your boss", "your son", "your friend", "your neighbour")
 

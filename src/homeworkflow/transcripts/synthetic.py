@@ -84,8 +84,7 @@ def _checked(sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
         ids = sessions["session_id"].astype(str).to_numpy()[bad]
         raise ValueError(
             f"{bad.sum()} session(s) have too few units for their true counts (each needs "
-            "ar_true + review_units_true <= ceil(n_units/2) and non-adjacent ARs), e.g. "
-            + ", ".join(ids[:5])
+            "ar_true + review_units_true <= ceil(n_units/2) and non-adjacent ARs), e.g. " + ", ".join(ids[:5])
         )
     return n_units, ar_true, review_true
 
@@ -111,8 +110,16 @@ def _render(rng: np.random.Generator, category: np.ndarray, activity: np.ndarray
     return np.array(
         [
             t.format(
-                act=a, ing=g, Ing=g[0].upper() + g[1:], noun=o, when=w, past=p, feel=f, topic=tp,
-                person=ps, Person=ps[0].upper() + ps[1:],
+                act=a,
+                ing=g,
+                Ing=g[0].upper() + g[1:],
+                noun=o,
+                when=w,
+                past=p,
+                feel=f,
+                topic=tp,
+                person=ps,
+                Person=ps[0].upper() + ps[1:],
             )
             for t, a, g, o, w, p, f, tp, ps in zip(
                 template, act, ing, noun, drawn["when"], drawn["past"], drawn["feel"], drawn["topic"], drawn["person"]
