@@ -242,3 +242,36 @@ def test_configure_compile_cache_respects_caller_settings(tmp_path, monkeypatch)
         configure_compile_cache(tmp_path / "other")
     assert os.environ["PYTENSOR_FLAGS"] == "compiledir=/elsewhere"
     assert os.environ["NUMBA_CACHE_DIR"] == "/elsewhere/numba"
+
+
+@pytest.mark.parametrize(
+    ("formula", "free_variables"),
+    [
+        ("y ~ 1 + (1 | therapist)", {"Intercept_std", "sd_std", "z_0"}),
+        ("y ~ 0 + age", {"b_std"}),
+        ("y ~ age + arm", {"Intercept_std", "b_std"}),
+    ],
+)
+def test_model_builds_for_edge_formulas(data, formula, free_variables):
+    from homeworkflow.models.build import build_model
+
+    d = design(data, formula)
+    model = build_model(d, "bernoulli", resolve_priors("bernoulli", {}, d.terms, [e.label for e in d.group_effects]))
+    assert {rv.name for rv in model.free_RVs} == free_variables
+    if formula == "y ~ 0 + age":
+        assert d.center.tolist() == [0.0]  # no intercept: scaled, not centred
+
+
+def test_per_term_prior_keeps_coefficient_order(data):
+    import pymc as pm
+
+    from homeworkflow.models.build import build_model
+    from homeworkflow.models.priors import make_prior
+
+    d = design(data, "y ~ age + arm + score")
+    overrides = {"arm[pdt]": make_prior("normal", mu=100.0, sigma=1e-6)}
+    priors = resolve_priors("bernoulli", overrides, d.terms, [])
+    model = build_model(d, "bernoulli", priors)
+    draw = pm.draw(model["b_std"], random_seed=1)
+    assert d.terms == ["age", "arm[control]", "arm[pdt]", "score"]
+    assert draw[2] == pytest.approx(100.0) and np.all(np.abs(np.delete(draw, 2)) < 20)

@@ -38,7 +38,9 @@ def simulate(seed, n_clients=400, n_therapists=80, n_orgs=14):
     rng = np.random.default_rng(seed)
     org = rng.integers(0, n_orgs, n_therapists)
     therapist = rng.integers(0, n_therapists, n_clients)
-    effects = {g: rng.normal(0, s, n) for (g, s), n in zip(GROUP_SDS.items(), (n_orgs, n_therapists, n_clients))}
+    effects = {
+        g: rng.normal(0, s, n) for (g, s), n in zip(GROUP_SDS.items(), (n_orgs, n_therapists, n_clients))
+    }
 
     n_sessions = 2 + rng.poisson(4, n_clients)
     client = np.repeat(np.arange(n_clients), n_sessions)
@@ -124,10 +126,21 @@ def test_descriptive_table_has_overall_and_organisation_rows_with_published_valu
     assert list(table.columns) == ["scope", "statistic", "value", "published"]
     assert set(table["scope"]) == {"overall"} | {str(o) for o in sessions["organisation_id"].unique()}
     overall = table[table["scope"] == "overall"].set_index("statistic")
-    expected = {"share_sessions_with_ar", "mean_ar_per_session", "sd_ar_per_session", "min_ar", "max_ar",
-                "share_ar_0", "share_ar_8plus", "share_sessions_with_review", "review_percentage_mean",
-                "review_percentage_median", "review_percentage_q25", "review_percentage_q75",
-                "review_percentage_share_positive"}
+    expected = {
+        "share_sessions_with_ar",
+        "mean_ar_per_session",
+        "sd_ar_per_session",
+        "min_ar",
+        "max_ar",
+        "share_ar_0",
+        "share_ar_8plus",
+        "share_sessions_with_review",
+        "review_percentage_mean",
+        "review_percentage_median",
+        "review_percentage_q25",
+        "review_percentage_q75",
+        "review_percentage_share_positive",
+    }
     assert expected <= set(overall.index)
     assert overall.loc["mean_ar_per_session", "value"] == pytest.approx(sessions["ar_count"].mean())
     assert overall.loc["share_sessions_with_review", "value"] == pytest.approx(sessions["any_review"].mean())
@@ -187,7 +200,11 @@ def test_gee_severity_slopes_by_delta_method(data):
     table = gee_severity_slopes(result, BAND_BASELINES["phq9"], centre=10).set_index("band")
     b, cov = result.params, result.cov_params()
     d = 21.0 - 10
-    expected_var = cov.loc[REVIEW, REVIEW] + d**2 * cov.loc[INTERACTION, INTERACTION] + 2 * d * cov.loc[REVIEW, INTERACTION]
+    expected_var = (
+        cov.loc[REVIEW, REVIEW]
+        + d**2 * cov.loc[INTERACTION, INTERACTION]
+        + 2 * d * cov.loc[REVIEW, INTERACTION]
+    )
     row = table.loc["moderately severe or severe"]
     assert row["estimate"] == pytest.approx(b[REVIEW] + d * b[INTERACTION])
     assert row["std_error"] == pytest.approx(np.sqrt(expected_var))
@@ -199,7 +216,9 @@ def test_gee_severity_slopes_by_delta_method(data):
 
 
 def test_naive_vs_corrected_with_truth():
-    naive = pd.DataFrame({"term": [REVIEW, "x"], "estimate": [-0.1, 1.0], "ci_low": [-0.12, 0.0], "ci_high": [-0.09, 2.0]})
+    naive = pd.DataFrame(
+        {"term": [REVIEW, "x"], "estimate": [-0.1, 1.0], "ci_low": [-0.12, 0.0], "ci_high": [-0.09, 2.0]}
+    )
     corrected = naive.assign(estimate=[-0.08, 1.0], ci_low=[-0.1, 0.5], ci_high=[-0.06, 1.5])
     table = naive_vs_corrected(naive, corrected, {REVIEW: -0.08}).set_index("term")
     assert table.loc[REVIEW, "naive_error"] == pytest.approx(-0.02)
@@ -230,8 +249,79 @@ def test_interval_variance_factor_uses_the_intervals_sessions(data):
     sessions, intervals, _ = data
     h = interval_variance_factor(intervals, sessions)
     row = intervals.iloc[5]
-    inside = sessions[(sessions["client_id"] == row["client_id"])
-                      & sessions["session_number"].between(row["start_session"], row["end_session"] - 1)]
+    inside = sessions[
+        (sessions["client_id"] == row["client_id"])
+        & sessions["session_number"].between(row["start_session"], row["end_session"] - 1)
+    ]
     assert h[5] == pytest.approx((1 / inside["n_units"]).sum() / len(inside) ** 2)
     with pytest.raises(ValueError, match="no sessions"):
         interval_variance_factor(intervals.assign(start_session=99), sessions)
+
+
+# --- measurement-error model: fits --------------------------------------------------------------
+
+FAST = {"draws": 300, "tune": 300, "chains": 2}
+SLOW = {"draws": 500, "tune": 500, "chains": 2}
+REPORTED = ["Intercept", *SLOPE_TERMS, "sd(organisation_id)", "sd(therapist_id)", "sd(client_id)", "sigma"]
+
+
+@pytest.fixture(scope="module")
+def fixed_rate_fit(data):
+    sessions, intervals, _ = data
+    return fit_measurement_error_model(intervals, sessions, PRECISION, RECALL, seed=1, **FAST)
+
+
+def test_measurement_error_model_covers_the_true_slope(data, fixed_rate_fit):
+    sessions, intervals, fpr = data
+    idata, summary = fixed_rate_fit
+    assert summary["term"].tolist()[: len(REPORTED)] == REPORTED
+    table = summary.set_index("term")
+    assert table.loc[REVIEW, "ci90_low"] <= TRUTH[REVIEW] <= table.loc[REVIEW, "ci90_high"]
+    assert table.loc[REPORTED, "rhat"].max() < 1.05
+    # The implied false-positive rate and the latent mean recover the simulator's.
+    assert table.loc["fpr", "estimate"] == pytest.approx(fpr, rel=0.05)
+    true_mean = intervals["review_percentage_true"].mean()
+    assert table.loc["mean_true_review_percentage", "estimate"] == pytest.approx(true_mean, rel=0.05)
+    # It agrees with the GEE fitted on the true review % far better than the naive GEE does.
+    oracle = fit_gee(on_true_review(intervals)).set_index("term")["estimate"]
+    naive = fit_gee(intervals).set_index("term")["estimate"]
+    assert abs(table.loc[REVIEW, "estimate"] - oracle[REVIEW]) < 0.25 * abs(naive[REVIEW] - oracle[REVIEW])
+    # Its draws feed the band slopes directly.
+    draws = {term: idata.posterior["b"].sel(term=term).values for term in (REVIEW, INTERACTION)}
+    slopes = severity_slopes(draws, BAND_BASELINES["phq9"], centre=10)
+    assert slopes["p_beneficial"].between(0, 1).all()
+    assert idata.posterior["true_review_percentage"].shape[-1] == len(intervals)
+
+
+@pytest.mark.slow
+def test_corrected_model_is_unbiased_where_the_naive_gee_is_not():
+    """Over 5 simulated data sets: the corrected 90% interval covers the true slope in most, and
+    the mean error of the naive (detected %) GEE slope is far larger than the corrected one's."""
+    naive_errors, corrected_errors, covered = [], [], 0
+    for seed in range(2, 7):
+        sessions, intervals, _ = simulate(seed)
+        _, summary = fit_measurement_error_model(intervals, sessions, PRECISION, RECALL, seed=seed, **SLOW)
+        table = naive_vs_corrected(fit_gee(intervals), summary, TRUTH).set_index("term")
+        naive_errors.append(table.loc[REVIEW, "naive_error"])
+        corrected_errors.append(table.loc[REVIEW, "corrected_error"])
+        row = summary.set_index("term").loc[REVIEW]
+        covered += row["ci90_low"] <= TRUTH[REVIEW] <= row["ci90_high"]
+    naive_bias, corrected_bias = np.mean(naive_errors), np.mean(corrected_errors)
+    assert covered >= 3
+    assert naive_bias < -0.01  # more review looks more beneficial than it is
+    assert abs(naive_bias) > 2 * abs(corrected_bias), (naive_errors, corrected_errors)
+
+
+@pytest.mark.slow
+def test_uncertain_detector_rates_from_validation_widen_the_interval(data, fixed_rate_fit):
+    sessions, intervals, _ = data
+    rng = np.random.default_rng(7)
+    human = rng.random(2000) < 0.2  # validation units; false-positive rate giving precision 0.711
+    fpr = RECALL * 0.2 * (1 - PRECISION) / (PRECISION * 0.8)
+    detected = np.where(human, rng.random(2000) < RECALL, rng.random(2000) < fpr)
+    rates = detector_rates_from_validation(pd.DataFrame({"human": human, "detected": detected}))
+    idata, summary = fit_measurement_error_model(intervals, sessions, **rates, seed=1, **FAST)
+    table, fixed = summary.set_index("term"), fixed_rate_fit[1].set_index("term")
+    assert table.loc[REVIEW, "ci90_low"] <= TRUTH[REVIEW] <= table.loc[REVIEW, "ci90_high"]
+    assert table.loc[REVIEW, "std_error"] > fixed.loc[REVIEW, "std_error"]
+    assert table.loc["recall", "std_error"] > 0.01

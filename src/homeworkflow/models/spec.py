@@ -32,6 +32,10 @@ class Gate:
         if unknown:
             raise ModelSpecError(f"unknown gate key(s): {sorted(unknown)}")
         gate = cls(**cfg)
+        for key in ("max_rhat", "min_ess", "max_divergences"):
+            value = getattr(gate, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ModelSpecError(f"gate.{key} must be a non-negative number, got {value!r}")
         if gate.on_fail not in ("warn", "error"):
             raise ModelSpecError(f"gate.on_fail must be 'warn' or 'error', got {gate.on_fail!r}")
         return gate

@@ -25,15 +25,24 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from .slopes import INTERACTION, REVIEW
+from .slopes import INTERACTION, INTERVAL_COLUMNS, REVIEW, draw_summary
 
 ME_METHOD = "Bayesian measurement-error model (latent true review %)"
 TERMS = [REVIEW, "baseline_centred", INTERACTION]
 GROUPS = ["organisation_id", "therapist_id", "client_id"]
 SD_TERMS = [f"sd({g})" for g in GROUPS]
 KEPT = [
-    "Intercept", "b", "sd", "sigma", "precision", "recall", "fpr", "log_mean_true_review",
-    "sd_client_true_review", "sd_interval_true_review", "mean_true_review_percentage",
+    "Intercept",
+    "b",
+    "sd",
+    "sigma",
+    "precision",
+    "recall",
+    "fpr",
+    "log_mean_true_review",
+    "sd_client_true_review",
+    "sd_interval_true_review",
+    "mean_true_review_percentage",
     "true_review_percentage",
 ]
 
@@ -71,7 +80,9 @@ def interval_variance_factor(intervals: pd.DataFrame, sessions: pd.DataFrame) ->
     merged = merged[inside].assign(inverse=lambda m: 1.0 / m["n_units"])
     by_row = merged.groupby("row")["inverse"].agg(["sum", "size"]).reindex(range(len(intervals)))
     if by_row["size"].isna().any():
-        raise ValueError(f"{int(by_row['size'].isna().sum())} interval(s) have no sessions in the sessions table")
+        raise ValueError(
+            f"{int(by_row['size'].isna().sum())} interval(s) have no sessions in the sessions table"
+        )
     return (by_row["sum"] / by_row["size"] ** 2).to_numpy()
 
 
@@ -91,7 +102,8 @@ def build_measurement_error_model(
     for group in GROUPS:
         codes[group], coords[group] = pd.factorize(data[group], sort=True)
 
-    # Point guesses of the rates, used only to centre and scale: the corrected observed %.
+    # Point values of the rates give a moment-corrected observed %, used only to centre and scale
+    # the latent and to locate its prior.
     p0, r0 = _point(precision), _point(recall)
     f0 = false_positive_rate(p0, r0, detected_share)
     guess = np.clip((observed - 100 * f0) / (r0 - f0), 0.05, None)
@@ -115,7 +127,6 @@ def build_measurement_error_model(
             log_mean + sd_client * z_client[codes["client_id"]],
             sd_interval,
             dims="interval",
-            initval=np.log(guess),
         )
         true = pt.exp(log_true)
         pm.Deterministic("true_review_percentage", true, dims="interval")
@@ -169,19 +180,14 @@ def fit_measurement_error_model(
     model = build_measurement_error_model(intervals, sessions, precision, recall)
     kept = [name for name in KEPT if name in model.named_vars]
     cores = threads or min(chains, os.cpu_count() or 1)
+    common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores}
     if sampler == "nutpie":
         import nutpie
 
         compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=kept)
-        idata = nutpie.sample(
-            compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
-            save_warmup=False, progress_bar=False,
-        )
+        idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
     elif sampler == "pymc":
-        idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed, model=model,
-            var_names=kept, target_accept=0.9, progressbar=False,
-        )
+        idata = pm.sample(**common, random_seed=seed, model=model, var_names=kept, progressbar=False)
     else:
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
     return idata, summarise(idata.posterior)
@@ -201,9 +207,10 @@ def summarise(posterior) -> pd.DataFrame:
     rows = []
     for term, values in series.items():
         x = np.asarray(values)  # (chain, draw)
-        q = np.quantile(x, [0.025, 0.975, 0.05, 0.95])
-        rows.append([term, x.mean(), x.std(ddof=1), *q, float(az.rhat(x)), float(az.ess(x)), ME_METHOD])
-    columns = ["term", "estimate", "std_error", "ci_low", "ci_high", "ci90_low", "ci90_high", "rhat", "ess_bulk", "method"]
+        varies = np.ptp(x) > 0  # fixed rates are constants: no diagnostics
+        rhat, ess = (float(az.rhat(x)), float(az.ess(x))) if varies else (np.nan, np.nan)
+        rows.append([term, *draw_summary(x), rhat, ess, ME_METHOD])
+    columns = ["term", *INTERVAL_COLUMNS, "rhat", "ess_bulk", "method"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -25,10 +25,14 @@ BAND_BASELINES = {
     "phq9": {"mild": 7.0, "moderate": 12.0, "moderately severe or severe": 21.0},
     "gad7": {"mild": 7.0, "moderate": 12.0, "severe": 18.0},
 }
-COLUMNS = [
-    "band", "baseline", "method", "estimate", "std_error", "ci_low", "ci_high",
-    "ci90_low", "ci90_high", "p_beneficial", "p_value",
-]
+INTERVAL_COLUMNS = ["estimate", "std_error", "ci_low", "ci_high", "ci90_low", "ci90_high"]
+COLUMNS = ["band", "baseline", "method", *INTERVAL_COLUMNS, "p_beneficial", "p_value"]
+
+
+def draw_summary(draws: np.ndarray) -> list[float]:
+    """Mean, SD, and the 95% and 90% equal-tailed interval ends of draws (INTERVAL_COLUMNS order)."""
+    x = np.ravel(draws)
+    return [x.mean(), x.std(ddof=1), *np.quantile(x, [0.025, 0.975, 0.05, 0.95])]
 
 
 def severity_slopes(
@@ -42,10 +46,7 @@ def severity_slopes(
     rows = []
     for band, baseline in bands.items():
         slope = review + interaction * (baseline - centre)
-        q = np.quantile(slope, [0.025, 0.975, 0.05, 0.95])
-        rows.append(
-            [band, baseline, "posterior", slope.mean(), slope.std(ddof=1), *q, np.mean(slope < 0), np.nan]
-        )
+        rows.append([band, baseline, "posterior", *draw_summary(slope), np.mean(slope < 0), np.nan])
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -59,12 +60,9 @@ def gee_severity_slopes(result, bands: Mapping[str, float], centre: float) -> pd
         estimate = params[REVIEW] + d * params[INTERACTION]
         variance = cov.loc[REVIEW, REVIEW] + d**2 * cov.loc[INTERACTION, INTERACTION]
         se = np.sqrt(variance + 2 * d * cov.loc[REVIEW, INTERACTION])
-        z95, z90 = stats.norm.ppf(0.975), stats.norm.ppf(0.95)
+        ends = [estimate + z * se for z in stats.norm.ppf([0.025, 0.975, 0.05, 0.95])]
         p_value = 2 * stats.norm.sf(abs(estimate / se))
-        rows.append(
-            [band, baseline, "GEE", estimate, se, estimate - z95 * se, estimate + z95 * se,
-             estimate - z90 * se, estimate + z90 * se, np.nan, p_value]
-        )
+        rows.append([band, baseline, "GEE", estimate, se, *ends, np.nan, p_value])
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
