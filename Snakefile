@@ -13,6 +13,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
+include: "rules/study2.smk"
 include: "rules/outputs.smk"
 
 

@@ -18,11 +18,18 @@ validate(config, "../config/schema.yaml", set_default=True)
 
 RUN = config["run"]
 MODELS = list(config["models"])
+for outcome, model in config["study2"]["outcome_models"].items():
+    if model not in MODELS:
+        raise ValueError(
+            f"config: study2.outcome_models.{outcome} names model '{model}', "
+            f"which is not under models: ({', '.join(MODELS)})"
+        )
 
 
 wildcard_constraints:
     run=r"[A-Za-z0-9_.-]+",
     study="study1|study2",
+    outcome="phq9|gad7",
     model="|".join(MODELS) or "^$",
 
 
@@ -61,6 +68,12 @@ def run_products(wildcards):
         f"{run_dir}/study1/table1.csv",
         f"{run_dir}/study2/table1.csv",
         *expand(f"{run_dir}/models/{{model}}/summary.csv", model=MODELS),
+        f"{run_dir}/study2/replication.csv",
+        *expand(
+            f"{run_dir}/study2/{{outcome}}/{{table}}.csv",
+            outcome=config["study2"]["outcome_models"],
+            table=["bayes_vs_gee", "naive_vs_corrected"],
+        ),
     ]
 
 
@@ -94,3 +107,34 @@ def model_mem_mb(wildcards, attempt):
 def model_runtime(wildcards, attempt):
     """Minutes for a model job, growing with each retry."""
     return 60 * attempt
+
+
+def outcome_model_file(name):
+    """Input function: a file of the Bayesian outcome model configured for an outcome."""
+
+    def path(wildcards):
+        model = config["study2"]["outcome_models"][wildcards.outcome]
+        return f"results/{wildcards.run}/models/{model}/{name}"
+
+    return path
+
+
+def baseline_centre(wildcards):
+    return config["study2"]["baseline_centre"][wildcards.outcome]
+
+
+def detector_validation_table(wildcards):
+    """A user's table of human vs detected review labels, if configured."""
+    table = config["study2"]["detection"].get("validation")
+    return [table] if table else []
+
+
+def simulated_truth(study):
+    """Input function: the simulator's true parameters, when the study is simulated."""
+
+    def truth(wildcards):
+        if config[study]["source"] != "simulated":
+            return []
+        return f"results/{wildcards.run}/{study}/simulated/truth.json"
+
+    return truth

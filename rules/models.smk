@@ -15,7 +15,6 @@ rule fit_model:
         diagnostics="results/{run}/models/{model}/diagnostics.json",
         variance_partition="results/{run}/models/{model}/variance_partition.csv",
         ppc="results/{run}/models/{model}/ppc.csv",
-        effects="results/{run}/models/{model}/effects.csv",
     log:
         "results/{run}/logs/fit_model_{model}.log",
     retries: 2

@@ -20,6 +20,10 @@ def model_settings(config: dict, name: str) -> dict:
     own = copy.deepcopy(config["models"][name])
     settings = {**config["sampling"], "seed": config["seed"], **own}
     settings["gate"] = {**config["gate"], **own.get("gate", {})}
+    study = own["data"].split("/")[0]
+    if own["data"] in DERIVED_TABLES and study in config:
+        study_levels = config[study].get("reference_levels", {})
+        settings["reference_levels"] = {**study_levels, **own.get("reference_levels", {})}
     return settings
 
 
