@@ -66,8 +66,15 @@ def test_output_files_and_columns(logistic_fit, tmp_path):
         "replicated_q2.5",
         "replicated_q97.5",
     ]
-    assert list(zip(ppc.variable, ppc.level)) == [("overall", "all"), ("arm", "a"), ("arm", "b"), ("arm", "c")]
-    assert ((ppc["replicated_q2.5"] <= ppc.observed_mean) & (ppc.observed_mean <= ppc["replicated_q97.5"])).all()
+    assert list(zip(ppc.variable, ppc.level)) == [
+        ("overall", "all"),
+        ("arm", "a"),
+        ("arm", "b"),
+        ("arm", "c"),
+    ]
+    assert (
+        (ppc["replicated_q2.5"] <= ppc.observed_mean) & (ppc.observed_mean <= ppc["replicated_q97.5"])
+    ).all()
 
 
 def test_diagnostics_json(logistic_fit, tmp_path):
@@ -102,7 +109,9 @@ def test_estimates_are_on_the_data_scale(logistic_fit):
 @pytest.fixture(scope="module")
 def refit_with_failing_gate(logistic_spec):
     """The same model and seed again, with a gate no fit can pass and on_fail="error"."""
-    spec = dataclasses.replace(logistic_spec, gate=dataclasses.replace(logistic_spec.gate, min_ess=1e9, on_fail="error"))
+    spec = dataclasses.replace(
+        logistic_spec, gate=dataclasses.replace(logistic_spec.gate, min_ess=1e9, on_fail="error")
+    )
     with pytest.raises(ConvergenceError, match="FAILED the convergence gate: .*min bulk ESS") as err:
         fit_model(simulate_logistic(), spec, threads=1)
     return err.value
@@ -123,7 +132,8 @@ def test_failed_gate_warns_by_default(logistic_fit):
     from homeworkflow.models.fit import _apply_gate
 
     failed = dataclasses.replace(
-        logistic_fit, diagnostics={**logistic_fit.diagnostics, "gate_passed": False, "gate_failures": ["test"]}
+        logistic_fit,
+        diagnostics={**logistic_fit.diagnostics, "gate_passed": False, "gate_failures": ["test"]},
     )
     with pytest.warns(RuntimeWarning, match="FAILED the convergence gate: test"):
         _apply_gate(failed)
@@ -142,7 +152,12 @@ def test_gaussian_estimates_match_mixedlm_on_the_data_scale():
     data = pd.DataFrame({"score": y, "hours": hours, "girl": girl, "school": school})
     spec = ModelSpec.from_config(
         "g",
-        {"formula": "score ~ hours + girl + (1 | school)", "family": "gaussian", "save_group_effects": False, **FAST},
+        {
+            "formula": "score ~ hours + girl + (1 | school)",
+            "family": "gaussian",
+            "save_group_effects": False,
+            **FAST,
+        },
     )
     result = fit_model(data, spec)
     summary = result.summary.set_index("term")
@@ -206,7 +221,14 @@ def simulate_three_level(seed=2024, therapists=40, clients=6, sessions=5):
     )
     y = (rng.random(len(t)) < 1 / (1 + np.exp(-eta))).astype(int)
     data = pd.DataFrame(
-        {"done": y, "session": session, "severity": severity, "homework": homework, "therapist": t, "client": c}
+        {
+            "done": y,
+            "session": session,
+            "severity": severity,
+            "homework": homework,
+            "therapist": t,
+            "client": c,
+        }
     )
     return data, truth
 

@@ -1,4 +1,7 @@
-"""Real data against brms 2.18 (tests/data/references.json): default settings, 4 chains x 1000 draws."""
+"""Real data against brms 2.18 (tests/data/references.json): default settings, 4 chains x 1000 draws.
+
+About 15 s each with warm compile caches, 20-40 s cold (2 cores), so not marked slow.
+"""
 
 import json
 from pathlib import Path
@@ -32,7 +35,6 @@ BRMS_TERMS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["contraception", "exam"])
 def test_matches_brms(name):
     reference = REFERENCES[name]
@@ -47,7 +49,9 @@ def test_matches_brms(name):
         distance = abs(summary.loc[term, "mean"] - brms["fixef_mean"][brms_name]) / brms_sd
         assert distance < 0.25, f"{term}: {distance:.2f} brms posterior SDs from brms"
 
-    expected_sds = {f"sd({group})": values[0] for group, values in brms["sd"].items() if group != "residual__"}
+    expected_sds = {
+        f"sd({group})": values[0] for group, values in brms["sd"].items() if group != "residual__"
+    }
     if brms["sigma"]:
         expected_sds["sigma"] = brms["sigma"]["Estimate"]
     for term, value in expected_sds.items():

@@ -90,6 +90,7 @@ def test_yes_no_and_bool_outcomes_map_to_one_zero(data):
         ("y ~ age + dose + (1 | therapist)", None, "not in the data: \\['dose'\\]"),
         ("y ~ age + + (1 |", None, "cannot parse formula"),
         ("y ~ age + (x - 1 | therapist)", None, "cannot parse formula"),
+        ("y ~ age + offset(score)", None, "offsets are not supported"),
         ("y ~ age + site", {"site": "A"}, "predictor 'site' is constant"),
         ("y ~ age + score", {"score": 1.0}, "predictor 'score' is constant"),
         ("y ~ age + (1 | site)", {"site": "A"}, "grouping factor 'site' has a single level"),
@@ -131,7 +132,13 @@ CFG = {"formula": "y ~ age + (1 | therapist)", "family": "bernoulli"}
 
 def test_from_config_defaults_and_data_key_ignored():
     spec = ModelSpec.from_config("m", {**CFG, "data": "results/sessions.parquet"})
-    assert (spec.sampler, spec.chains, spec.draws, spec.tune, spec.target_accept) == ("nutpie", 4, 1000, 1000, 0.9)
+    assert (spec.sampler, spec.chains, spec.draws, spec.tune, spec.target_accept) == (
+        "nutpie",
+        4,
+        1000,
+        1000,
+        0.9,
+    )
     assert spec.gate.max_rhat == 1.01 and spec.gate.on_fail == "warn"
     assert spec.save_group_effects
 
@@ -142,7 +149,7 @@ def test_from_config_defaults_and_data_key_ignored():
         ({"draw": 10}, "unknown config key\\(s\\) \\['draw'\\]"),
         ({"family": "poisson"}, "family must be one of"),
         ({"sampler": "stan"}, "sampler must be one of"),
-        ({"chains": 0}, "'chains' must be a positive integer"),
+        ({"chains": 0}, "'chains' must be an integer of at least 1"),
         ({"gate": {"max_rhat": 1.01, "rhat": 2}}, "unknown gate key"),
         ({"gate": {"on_fail": "ignore"}}, "on_fail must be"),
         ({"priors": {"sd": {"dist": "normal", "sigma": 1}}}, "dist 'normal' not allowed here"),
@@ -256,7 +263,9 @@ def test_model_builds_for_edge_formulas(data, formula, free_variables):
     from homeworkflow.models.build import build_model
 
     d = design(data, formula)
-    model = build_model(d, "bernoulli", resolve_priors("bernoulli", {}, d.terms, [e.label for e in d.group_effects]))
+    model = build_model(
+        d, "bernoulli", resolve_priors("bernoulli", {}, d.terms, [e.label for e in d.group_effects])
+    )
     assert {rv.name for rv in model.free_RVs} == free_variables
     if formula == "y ~ 0 + age":
         assert d.center.tolist() == [0.0]  # no intercept: scaled, not centred

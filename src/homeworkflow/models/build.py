@@ -99,7 +99,11 @@ def to_data_scale(internal: xr.Dataset, design: Design, family: str, keep_group_
         b_std = internal["b_std"]
         out["b"] = ys * b_std / xr.DataArray(design.scale, dims="term")
     if design.has_intercept:
-        shift = (b_std * xr.DataArray(design.center / design.scale, dims="term")).sum("term") if design.terms else 0.0
+        shift = (
+            (b_std * xr.DataArray(design.center / design.scale, dims="term")).sum("term")
+            if design.terms
+            else 0.0
+        )
         out["Intercept"] = design.y_center + ys * (internal["Intercept_std"] - shift)
     if design.group_effects:
         slope_scale = xr.DataArray([e.scale for e in design.group_effects], dims="sd_term")

@@ -27,7 +27,9 @@ def configure_compile_cache(cache_dir: Path) -> None:
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     if "compiledir" not in flags:
         (cache_dir / "pytensor").mkdir(parents=True, exist_ok=True)
-        os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, f"base_compiledir={cache_dir / 'pytensor'}") if f)
+        os.environ["PYTENSOR_FLAGS"] = ",".join(
+            f for f in (flags, f"base_compiledir={cache_dir / 'pytensor'}") if f
+        )
     if "NUMBA_CACHE_DIR" not in os.environ:
         (cache_dir / "numba").mkdir(parents=True, exist_ok=True)
         os.environ["NUMBA_CACHE_DIR"] = str(cache_dir / "numba")

@@ -46,9 +46,13 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResul
     sampled, timings = run_sampler(model, spec, threads)
 
     post_start = time.perf_counter()
-    log_likelihood = pm.compute_log_likelihood(sampled, model=model, extend_inferencedata=False, progressbar=False)
+    log_likelihood = pm.compute_log_likelihood(
+        sampled, model=model, extend_inferencedata=False, progressbar=False
+    )
     ppc = ppc_table(sampled.posterior, design, spec.family, spec.seed)
-    posterior = to_data_scale(sampled.posterior, design, spec.family, keep_group_effects=spec.save_group_effects)
+    posterior = to_data_scale(
+        sampled.posterior, design, spec.family, keep_group_effects=spec.save_group_effects
+    )
     idata = az.InferenceData(
         posterior=posterior,
         log_likelihood=log_likelihood,

@@ -86,7 +86,7 @@ def describe(formula: str):
     if len(response.components) != 1 or type(response.components[0]).__name__ != "Variable":
         raise ModelSpecError(f"outcome '{response.name}' must be a plain column name")
     for term in description.common_terms:
-        if not isinstance(term, Intercept) and getattr(term, "kind", None) == "offset":
+        if term.name.startswith("offset("):
             raise ModelSpecError(f"term '{term.name}': offsets are not supported")
     for term in description.group_terms:
         for component in term.factor.components:
@@ -111,10 +111,13 @@ def build_design(data: pd.DataFrame, formula: str, family: str, reference_levels
     for column in used:
         missing = int(data[column].isna().sum())
         if missing:
-            raise ModelSpecError(f"column '{column}' has {missing} missing value(s); drop or impute them first")
-    extra_refs = sorted(set(reference_levels) - set(used))
-    if extra_refs:
-        raise ModelSpecError(f"reference_levels names column(s) not used in the formula: {extra_refs}")
+            raise ModelSpecError(
+                f"column '{column}' has {missing} missing value(s); drop or impute them first"
+            )
+    unused_refs = sorted(set(reference_levels) - set(used))
+    if unused_refs:  # study-wide reference levels reach every model of the study
+        log.info("reference_levels for column(s) not in the formula ignored: %s", unused_refs)
+    reference_levels = {k: v for k, v in reference_levels.items() if k in used}
 
     y = outcome_values(data[outcome], family)
     frame = encode_categoricals(data[used], exclude={outcome}, reference_levels=reference_levels)
@@ -224,7 +227,9 @@ def standardise(X: np.ndarray, labels: list[str], has_intercept: bool) -> tuple[
     scale = X.std(axis=0)
     for label, s in zip(labels, scale):
         if s == 0:
-            raise ModelSpecError(f"design column '{label}' is constant in the data; drop the term or recode it")
+            raise ModelSpecError(
+                f"design column '{label}' is constant in the data; drop the term or recode it"
+            )
     center = X.mean(axis=0) if has_intercept else np.zeros(X.shape[1])
     return center, scale
 
@@ -251,7 +256,9 @@ def group_effects(term, frame: pd.DataFrame) -> list[GroupEffect]:
     index, uniques = keys.factorize(sort=True)
     levels = [":".join(map(str, level)) for level in uniques]
     if len(levels) < 2:
-        raise ModelSpecError(f"grouping factor '{factor}' has a single level ({levels[0]}); drop the (…|{factor}) term")
+        raise ModelSpecError(
+            f"grouping factor '{factor}' has a single level ({levels[0]}); drop the (…|{factor}) term"
+        )
     if isinstance(term.expr, Intercept):
         return [GroupEffect(factor, None, index, levels, None, 1.0)]
     X, labels, _ = evaluate_terms([Intercept(), term.expr], frame)

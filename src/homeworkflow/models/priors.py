@@ -118,8 +118,7 @@ def resolve_priors(
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ModelSpecError(
-            f"priors given for {unknown}, which name no parameter of this model; "
-            f"known: {sorted(known)}"
+            f"priors given for {unknown}, which name no parameter of this model; " f"known: {sorted(known)}"
         )
     priors = {**default_priors(family), **overrides}
     return ResolvedPriors(

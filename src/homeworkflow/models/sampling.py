@@ -29,8 +29,14 @@ def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.Infe
         idata = _pymc(model, spec, threads)
         sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
         compile_s = time.perf_counter() - start - sampling_s
-    timings = {"compile_s": compile_s, "sampling_s": sampling_s, "sampler_total_s": time.perf_counter() - start}
-    log.info("%s: %s sampled in %.1f s (compile and setup %.1f s)", spec.name, spec.sampler, sampling_s, compile_s)
+    timings = {
+        "compile_s": compile_s,
+        "sampling_s": sampling_s,
+        "sampler_total_s": time.perf_counter() - start,
+    }
+    log.info(
+        "%s: %s sampled in %.1f s (compile and setup %.1f s)", spec.name, spec.sampler, sampling_s, compile_s
+    )
     return idata, timings
 
 
@@ -58,7 +64,10 @@ def _nutpie(model: pm.Model, spec: ModelSpec, threads: int):
 def _pymc(model: pm.Model, spec: ModelSpec, threads: int) -> az.InferenceData:
     kwargs = {}
     if spec.sampler == "numpyro":
-        kwargs = {"nuts_sampler": "numpyro", "nuts_sampler_kwargs": {"chain_method": _numpyro_chain_method(threads)}}
+        kwargs = {
+            "nuts_sampler": "numpyro",
+            "nuts_sampler_kwargs": {"chain_method": _numpyro_chain_method(threads)},
+        }
     return pm.sample(
         draws=spec.draws,
         tune=spec.tune,

@@ -88,10 +88,10 @@ class ModelSpec:
             fail(f"family must be one of {FAMILIES}, got {self.family!r}")
         if self.sampler not in SAMPLERS:
             fail(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-        for key in ("chains", "draws", "tune", "seed"):
+        for key, minimum in (("chains", 1), ("draws", 1), ("tune", 0), ("seed", 0)):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key in ("tune", "seed") else 1):
-                fail(f"'{key}' must be a {'non-negative' if key in ('tune', 'seed') else 'positive'} integer, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                fail(f"'{key}' must be an integer of at least {minimum}, got {value!r}")
         if not 0 < self.target_accept < 1:
             fail(f"target_accept must lie in (0, 1), got {self.target_accept!r}")
         if not isinstance(self.reference_levels, dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -60,7 +62,9 @@ def summary_table(posterior: xr.Dataset) -> pd.DataFrame:
                 "r_hat": float(rhat[name]),
             }
         )
-    return pd.DataFrame(rows, columns=["term", "mean", "sd", "q2.5", "q97.5", "ess_bulk", "ess_tail", "r_hat"])
+    return pd.DataFrame(
+        rows, columns=["term", "mean", "sd", "q2.5", "q97.5", "ess_bulk", "ess_tail", "r_hat"]
+    )
 
 
 def odds_ratio_table(posterior: xr.Dataset) -> pd.DataFrame:
@@ -125,7 +129,9 @@ def ppc_table(internal: xr.Dataset, design: Design, family: str, seed: int) -> p
         if family == "bernoulli":
             y_rep = (rng.random(design.n) < expit(eta)).astype(float)
         else:
-            y_rep = design.y_center + design.y_scale * (eta + draws["sigma"][s] * rng.standard_normal(design.n))
+            y_rep = design.y_center + design.y_scale * (
+                eta + draws["sigma"][s] * rng.standard_normal(design.n)
+            )
         for means, (_, levels, codes), count in zip(replicated, groupings, counts):
             means[s] = np.bincount(codes, weights=y_rep, minlength=len(levels)) / count
     rows = []
@@ -146,19 +152,23 @@ def ppc_table(internal: xr.Dataset, design: Design, family: str, seed: int) -> p
 
 
 def _thinned_internal_draws(internal: xr.Dataset, design: Design) -> dict:
-    stacked = internal.stack(sample=SAMPLE_DIMS)
-    n_samples = stacked.sizes["sample"]
-    keep = np.unique(np.linspace(0, n_samples - 1, min(n_samples, PPC_MAX_DRAWS)).astype(int))
+    """Internal parameters at up to PPC_MAX_DRAWS evenly spaced draws, as arrays with the draw first."""
+    n_draw = internal.sizes["draw"]
+    total = internal.sizes["chain"] * n_draw
+    chain, draw = np.divmod(
+        np.unique(np.linspace(0, total - 1, min(total, PPC_MAX_DRAWS)).astype(int)), n_draw
+    )
+    thinned = internal.isel(chain=xr.DataArray(chain, dims="sample"), draw=xr.DataArray(draw, dims="sample"))
 
     def values(name):
-        return stacked[name].isel(sample=keep).transpose("sample", ...).to_numpy()
+        return thinned[name].transpose("sample", ...).to_numpy()
 
     return {
-        "intercept": values("Intercept_std") if design.has_intercept else np.zeros(len(keep)),
+        "intercept": values("Intercept_std") if design.has_intercept else np.zeros(len(chain)),
         "beta": values("b_std") if design.terms else None,
         "sd": values("sd_std") if design.group_effects else None,
         "z": [values(f"z_{k}") for k in range(len(design.group_effects))],
-        "sigma": values("sigma_std") if "sigma_std" in stacked else None,
+        "sigma": values("sigma_std") if "sigma_std" in thinned else None,
     }
 
 
@@ -175,12 +185,7 @@ def diagnostics(sample_stats: xr.Dataset, posterior: xr.Dataset, gate: Gate) -> 
         "min_ess_tail": float(np.nanmin(ess_tail)),
         "bfmi": [float(v) for v in az.bfmi(sample_stats)] if "energy" in sample_stats else None,
         "n_gradient_evals": int(sample_stats["n_steps"].sum()) if "n_steps" in sample_stats else None,
-        "gate": {
-            "max_rhat": gate.max_rhat,
-            "min_ess": gate.min_ess,
-            "max_divergences": gate.max_divergences,
-            "on_fail": gate.on_fail,
-        },
+        "gate": dataclasses.asdict(gate),
     }
     result["gate_failures"] = gate_failures(result, gate)
     result["gate_passed"] = not result["gate_failures"]
