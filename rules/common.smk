@@ -18,6 +18,7 @@ validate(config, "../config/schema.yaml", set_default=True)
 
 RUN = config["run"]
 MODELS = list(config["models"])
+LOGISTIC_MODELS = [m for m in MODELS if config["models"][m]["family"] == "bernoulli"]
 for outcome, model in config["study2"]["outcome_models"].items():
     if model not in MODELS:
         raise ValueError(
@@ -68,6 +69,7 @@ def run_products(wildcards):
         f"{run_dir}/study1/table1.csv",
         f"{run_dir}/study2/table1.csv",
         *expand(f"{run_dir}/models/{{model}}/summary.csv", model=MODELS),
+        *expand(f"{run_dir}/models/{{model}}/odds_ratios.csv", model=LOGISTIC_MODELS),
         f"{run_dir}/study2/replication.csv",
         *expand(
             f"{run_dir}/study2/{{outcome}}/{{table}}.csv",

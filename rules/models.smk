@@ -29,3 +29,26 @@ rule fit_model:
         compile_cache=compile_cache_dir,
     script:
         "../scripts/fit_model.py"
+
+
+rule odds_ratios:
+    input:
+        posterior="results/{run}/models/{model}/posterior.nc",
+    output:
+        report(
+            "results/{run}/models/{model}/odds_ratios.csv",
+            caption="../report/odds_ratios.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+    log:
+        "results/{run}/logs/odds_ratios_{model}.log",
+    localrule: True
+    conda:
+        "../envs/models.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/odds_ratios.py"

@@ -40,7 +40,6 @@ def test_output_files_and_columns(logistic_fit, tmp_path):
     write_model_outputs(logistic_fit, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "diagnostics.json",
-        "odds_ratios.csv",
         "posterior.nc",
         "ppc.csv",
         "summary.csv",
@@ -49,7 +48,7 @@ def test_output_files_and_columns(logistic_fit, tmp_path):
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary.columns) == ["term", "mean", "sd", "q2.5", "q97.5", "ess_bulk", "ess_tail", "r_hat"]
     assert list(summary.term) == ["Intercept", "x", "arm[b]", "arm[c]", "sd(therapist_id)"]
-    odds = pd.read_csv(tmp_path / "odds_ratios.csv")
+    odds = logistic_fit.odds_ratios
     assert list(odds.columns) == ["term", "or_mean", "or_q2.5", "or_q97.5", "prob_or_gt_1"]
     assert list(odds.term) == ["x", "arm[b]", "arm[c]"]
     assert (odds["or_q2.5"] < odds.or_mean).all() and (odds.or_mean < odds["or_q97.5"]).all()

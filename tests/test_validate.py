@@ -388,11 +388,14 @@ def test_contract_markdown_documents_every_column():
                 assert f"| `{column.name}`" in text
 
 
-def test_docs_are_generated_from_the_contract():
-    doc = ROOT / "docs" / "input_contract.md"
-    if not doc.exists():
-        pytest.skip("docs/input_contract.md not present (merged elsewhere)")
-    assert doc.read_text() == contract_markdown() + "\n", "regenerate docs/input_contract.md from contract_markdown()"
+def test_config_readme_documents_the_contract_as_generated():
+    """config/README.md's input-contract section is contract_markdown() (title dropped, headings
+    one level down), so the documented contract never drifts from the enforced one."""
+    readme = (ROOT / "config" / "README.md").read_text()
+    block = readme.split("<!-- contract:start -->\n")[1].split("\n<!-- contract:end -->")[0]
+    body = contract_markdown().split("\n", 1)[1].strip()
+    expected = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+    assert block == expected, "regenerate the contract section of config/README.md from contract_markdown()"
 
 
 # ------------------------------------------------------------------------------- privacy

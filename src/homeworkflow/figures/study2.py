@@ -195,16 +195,31 @@ def _band_tick(band: str, baseline: float) -> str:
 # --------------------------------------------------------------------------- Bayes vs GEE
 
 
-def _term_grid(tables: Mapping[str, pd.DataFrame], terms: Sequence[str]):
-    fig, axes = new_figure(FULL_WIDTH, 0.5 + 0.75 * len(terms), nrows=len(terms), ncols=len(tables), squeeze=False)
-    for col, outcome in enumerate(tables):
-        axes[0][col].set_title(outcome_title(outcome), loc="left")
-    for row, term in enumerate(terms):
-        axes[row][0].annotate(
-            term_label(term), xy=(0, 1), xycoords="axes fraction", xytext=(0, 2),
-            textcoords="offset points", fontsize=7, style="italic", va="bottom",
-        )
+def _term_grid(outcomes: Sequence[str], terms: Sequence[str]):
+    """A column of panels per outcome (headed by the outcome), a row per term (titled by it)."""
+    fig = new_figure(FULL_WIDTH, 0.4 + 0.8 * len(terms))[0]
+    fig.clear()
+    columns = fig.subfigures(1, len(outcomes), wspace=0.04)
+    columns = np.atleast_1d(columns)
+    axes = np.empty((len(terms), len(outcomes)), dtype=object)
+    for col, (subfig, outcome) in enumerate(zip(columns, outcomes)):
+        subfig.suptitle(outcome_title(outcome), x=0.02, ha="left", fontsize=8, fontweight="bold")
+        panels = subfig.subplots(len(terms), 1, squeeze=False)[:, 0]
+        for row, (ax, term) in enumerate(zip(panels, terms)):
+            ax.set_title(term_label(term), loc="left", fontweight="normal", fontsize=7, style="italic")
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            axes[row, col] = ax
     return fig, axes
+
+
+def _zero_line_if_in_range(ax) -> None:
+    """Mark 0 only where it falls inside the data's range, so the intervals keep the space."""
+    ax.margins(x=0.06)
+    ax.autoscale_view()
+    low, high = ax.get_xlim()
+    if low < 0 < high:
+        reference_line(ax, 0.0)
+    ax.set_xlim(low, high)
 
 
 @styled
@@ -213,7 +228,7 @@ def bayes_vs_gee_figure(tables: Mapping[str, pd.DataFrame]) -> Figure:
     GEE; one row per term, one column per outcome (each panel on its own scale)."""
     first = next(iter(tables.values()))
     terms = list(dict.fromkeys(first["term"]))
-    fig, axes = _term_grid(tables, terms)
+    fig, axes = _term_grid(list(tables), terms)
     for col, (outcome, table) in enumerate(tables.items()):
         methods = list(dict.fromkeys(table["method"]))
         for row, term in enumerate(terms):
@@ -223,11 +238,11 @@ def bayes_vs_gee_figure(tables: Mapping[str, pd.DataFrame]) -> Figure:
                 color = PALETTE[0] if method.startswith("Bayes") else PALETTE[1]
                 interval_plot(ax, [part.loc[method, "estimate"]], [part.loc[method, "ci_low"]],
                               [part.loc[method, "ci_high"]], [1 - k], color=color)
-            reference_line(ax, 0.0)
+            _zero_line_if_in_range(ax)
             ax.set_yticks([1, 0][: len(methods)], [_short_method(m) for m in methods])
             ax.set_ylim(-0.6, 1.6)
-    axes[-1][0].set_xlabel("Estimate (95% interval)")
-    axes[-1][-1].set_xlabel("Estimate (95% interval)")
+    for ax in axes[-1]:
+        ax.set_xlabel("Estimate (95% interval)")
     return fig
 
 
@@ -244,7 +259,7 @@ def naive_vs_corrected_figure(
 ) -> Figure:
     """Naive (observed review %) against measurement-error-corrected estimates of the review
     terms, with the true value marked where the data are simulated."""
-    fig, axes = _term_grid(tables, terms)
+    fig, axes = _term_grid(list(tables), terms)
     has_truth = False
     for col, (outcome, table) in enumerate(tables.items()):
         table = table.set_index("term")
@@ -257,12 +272,12 @@ def naive_vs_corrected_figure(
             if "truth" in table.columns and pd.notna(entry["truth"]):
                 ax.axvline(entry["truth"], color=PALETTE[2], linewidth=1.2, zorder=1)
                 has_truth = True
-            reference_line(ax, 0.0)
+            _zero_line_if_in_range(ax)
             ax.set_yticks([1, 0], ["Naive", "Corrected"])
             ax.set_ylim(-0.6, 1.6)
     for ax in axes[-1]:
         ax.set_xlabel("Estimate (95% CrI)")
     if has_truth:
         handle = Line2D([], [], color=PALETTE[2], linewidth=1.2, label="True value (simulation)")
-        axes[0][-1].legend(handles=[handle], loc="lower right", bbox_to_anchor=(1, 1.0))
+        fig.legend(handles=[handle], loc="outside lower center")
     return fig

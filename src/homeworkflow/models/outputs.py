@@ -11,13 +11,12 @@ from .fit import FitResult
 
 
 def write_model_outputs(result: FitResult, outdir: Path) -> None:
-    """Write summary.csv, odds_ratios.csv (bernoulli), variance_partition.csv, ppc.csv,
-    posterior.nc and diagnostics.json into `outdir` (created if needed)."""
+    """Write summary.csv, variance_partition.csv, ppc.csv, posterior.nc and diagnostics.json
+    into `outdir` (created if needed). Odds ratios come from the posterior: `odds_ratio_table`."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     tables = {
         "summary.csv": result.summary,
-        "odds_ratios.csv": result.odds_ratios,
         "variance_partition.csv": result.variance_partition,
         "ppc.csv": result.ppc,
     }
