@@ -12,6 +12,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/transcripts.smk"
 include: "rules/models.smk"
 include: "rules/study2.smk"
 include: "rules/outputs.smk"

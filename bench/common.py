@@ -37,3 +37,139 @@ def save(name: str, rows: list[dict], notes: str = "") -> pd.DataFrame:
     (RESULTS / f"{name}.md").write_text(markdown)
     print(markdown)
     return table
+
+
+# --- Model benchmarks -------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "config.yaml"
+# Compile caches of the benchmarks (git-ignored, like the workflow's .cache/compile/<model>).
+BENCH_CACHE = ROOT / ".cache" / "compile" / "bench"
+
+
+def load_config() -> dict:
+    import yaml
+
+    return yaml.safe_load(CONFIG.read_text())
+
+
+def model_data(model: str, config: dict, simulation: dict | None = None):
+    """The analysis table of a configured model, made as the workflow makes it (simulate, validate,
+    clean, features), from the config's seed; `simulation` overrides the simulator's defaults."""
+    from homeworkflow.clean import clean_study1, clean_study2
+    from homeworkflow.features import study1_sessions, study2_intervals
+    from homeworkflow.simulate import simulate_study1, simulate_study2
+    from homeworkflow.validate import validate_tables
+
+    source = config["models"][model]["data"]
+    study = source.split("/")[0]
+    simulate = simulate_study1 if study == "study1" else simulate_study2
+    tables, _ = simulate(simulation or config[study].get("simulation") or {}, seed=config["seed"])
+    tables = validate_tables(study, tables)
+    if study == "study1":
+        tables, _ = clean_study1(tables)
+        data, _ = study1_sessions(tables, config["study1"]["reference_levels"], config["study1"]["centre"])
+        return data
+    tables, _ = clean_study2(tables)
+    outcome = source.split("_")[-1]
+    data, _ = study2_intervals(tables, outcome, centre=config["study2"]["baseline_centre"][outcome])
+    return data
+
+
+def model_spec(model: str, config: dict, **overrides):
+    """The ModelSpec the workflow would fit for `model`, with `overrides` (sampler, draws, ...)."""
+    from homeworkflow.config import model_settings
+    from homeworkflow.models import ModelSpec
+
+    settings = {**model_settings(config, model), **overrides}
+    return ModelSpec.from_config(model, settings)
+
+
+def fit_row(result, wall_s: float) -> dict:
+    """One benchmark row from a FitResult's diagnostics."""
+    d = result.diagnostics
+    row = {
+        "model": d["model"],
+        "sampler": d["sampler"],
+        "n_obs": d["n_obs"],
+        "draws": f"{d['chains']}x({d['tune']}+{d['draws']})",
+        "process_wall_s": round(wall_s, 1),
+        "fit_total_s": round(d["total_s"], 1),
+        "compile_s": round(d["compile_s"], 1),
+        "sampling_s": round(d["sampling_s"], 1),
+        "postprocess_s": round(d["postprocess_s"], 1),
+        "min_ess_bulk": round(d["min_ess_bulk"]),
+        "max_rhat": round(d["max_rhat"], 4),
+        "divergences": d["divergences"],
+        "grad_evals": d["n_gradient_evals"],
+    }
+    grads = d["n_gradient_evals"]
+    row["grads_per_ess"] = round(grads / d["min_ess_bulk"], 1) if grads else None
+    # Per-chain gradient cost: chains run in parallel on `threads` cores, so this is wall per gradient
+    # of one chain when chains <= threads (an upper bound otherwise).
+    row["ms_per_grad"] = (
+        round(1000 * d["sampling_s"] * min(d["chains"], d["threads"]) / grads, 4) if grads else None
+    )
+    row["ess_per_s"] = round(d["min_ess_bulk"] / d["total_s"], 2)
+    row["ess_per_sampling_s"] = round(d["min_ess_bulk"] / d["sampling_s"], 2)
+    row["gate_passed"] = d["gate_passed"]
+    return row
+
+
+def run_worker(script: Path, args: list[str], env: dict | None = None, timeout: float | None = None) -> dict:
+    """Run `script --worker args...` in a fresh Python (so caches are on disk only, as in a job);
+    the worker prints one JSON line starting with 'ROW '. Returns that row with process_wall_s."""
+    import os
+    import subprocess
+    import sys
+
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(script), "--worker", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    wall = time.perf_counter() - start
+    rows = [line[4:] for line in proc.stdout.splitlines() if line.startswith("ROW ")]
+    if proc.returncode or not rows:
+        raise RuntimeError(f"worker {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    row = json.loads(rows[-1])
+    row["process_wall_s"] = round(wall, 1)
+    return row
+
+
+def worker(job: dict) -> None:
+    """Fit one model as described by `job` and print its row (see run_worker)."""
+    import os
+    import sys
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from homeworkflow.models.cache import configure_compile_cache
+
+    configure_compile_cache(Path(job.get("cache", BENCH_CACHE)))
+    if job.get("numba_cache_off"):
+        os.environ.pop("NUMBA_CACHE_DIR", None)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from homeworkflow.models import fit_model
+
+    start = time.perf_counter()
+    config = load_config()
+    data = model_data(job["model"], config, job.get("simulation"))
+    data_s = time.perf_counter() - start
+    spec = model_spec(job["model"], config, **job.get("overrides", {}))
+    result = fit_model(data, spec, threads=job.get("threads", 2))
+    row = fit_row(result, time.perf_counter() - start)
+    row["data_s"] = round(data_s, 1)
+    row.update(job.get("label", {}))
+    print("ROW " + json.dumps(row, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--worker"]:
+        worker(json.loads(sys.argv[2]))

@@ -34,22 +34,46 @@ wildcard_constraints:
     model="|".join(MODELS) or "^$",
 
 
-def study_inputs(study):
-    """Input function: a study's tables from the simulator or from the user's files."""
+def given_tables(study):
+    """A study's input tables as given: the simulator's output or the user's files."""
     tables = list(STUDIES[study])
     if config[study]["source"] == "simulated":
-        paths = {t: f"results/{{run}}/{study}/simulated/{t}.csv" for t in tables}
-    else:
-        files = config[study]["files"]
-        missing = [t for t in tables if t not in files]
-        if missing:
-            raise ValueError(f"config: {study}.files lacks {', '.join(missing)}")
-        paths = {t: files[t] for t in tables}
+        return {t: f"results/{{run}}/{study}/simulated/{t}.csv" for t in tables}
+    files = config[study]["files"]
+    missing = [t for t in tables if t not in files]
+    if missing:
+        raise ValueError(f"config: {study}.files lacks {', '.join(missing)}")
+    return {t: files[t] for t in tables}
+
+
+TRANSCRIPTS = config["study2"]["transcripts"]["source"]
+if TRANSCRIPTS == "simulated" and config["study2"]["source"] != "simulated":
+    raise ValueError(
+        "config: study2.transcripts.source 'simulated' needs study2.source 'simulated'"
+    )
+
+
+def study_inputs(study):
+    """Input function: the tables a study's validation reads. With transcripts, Study 2's
+    session features are the ones derived from them."""
+    paths = given_tables(study)
+    if study == "study2" and TRANSCRIPTS != "none":
+        paths["sessions"] = "results/{run}/study2/transcripts/sessions.csv"
 
     def inputs(wildcards):
         return {t: p.format(run=wildcards.run) for t, p in paths.items()}
 
     return inputs
+
+
+def study2_given_sessions(wildcards):
+    return given_tables("study2")["sessions"].format(run=wildcards.run)
+
+
+def transcript_utterances(wildcards):
+    if TRANSCRIPTS == "simulated":
+        return f"results/{wildcards.run}/study2/transcripts/utterances.parquet"
+    return config["study2"]["transcripts"]["utterances"]
 
 
 def model_data(wildcards):
@@ -81,7 +105,12 @@ def run_products(wildcards):
 
 def run_inputs(wildcards):
     """The files a run reads: simulated tables or the user's own."""
-    return [p for study in STUDIES for p in study_inputs(study)(wildcards).values()]
+    paths = [
+        p.format(run=wildcards.run) for s in STUDIES for p in given_tables(s).values()
+    ]
+    if TRANSCRIPTS == "file":
+        paths.append(config["study2"]["transcripts"]["utterances"])
+    return paths
 
 
 def run_seeds():
@@ -126,9 +155,15 @@ def baseline_centre(wildcards):
 
 
 def detector_validation_table(wildcards):
-    """A user's table of human vs detected review labels, if configured."""
+    """Human vs detected review labels: the user's table if configured, else the held-out
+    labelled sessions of the transcript step, else none (precision and recall from config).
+    """
     table = config["study2"]["detection"].get("validation")
-    return [table] if table else []
+    if table:
+        return [table]
+    if TRANSCRIPTS != "none":
+        return [f"results/{wildcards.run}/study2/transcripts/review_validation.csv"]
+    return []
 
 
 def simulated_truth(study):

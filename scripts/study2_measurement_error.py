@@ -18,8 +18,9 @@ from homeworkflow.study2.tables import corrected_vs_naive  # noqa: E402
 with logging_to(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params
     detection = params.detection
-    if inputs.validation:
-        rates = detector_rates_from_validation(read_table(inputs.validation[0]))
+    validation = read_table(inputs.validation[0]) if inputs.validation else None
+    if validation is not None and validation["human"].sum() > 0:
+        rates = detector_rates_from_validation(validation)
         log.info("detector rates from %s: %s", inputs.validation[0], rates)
     else:
         rates = {"precision": detection["precision"], "recall": detection["recall"]}

@@ -126,6 +126,21 @@ def predicted_probabilities(
     return pd.concat(rows, ignore_index=True)
 
 
+def probability_curves(
+    posterior: xr.Dataset,
+    analysis: pd.DataFrame,
+    scaling: Mapping[str, Mapping[str, float]],
+    contrasts: Sequence[str] = ("caregiver_present", "licensed"),
+    along: str = "child_age",
+) -> dict[str, pd.DataFrame]:
+    """`predicted_probabilities` for each boolean contrast the model has a term for."""
+    terms = {str(t) for t in posterior["term"].values}
+    present = [by for by in contrasts if f"{by}[True]" in terms]
+    if along not in terms or not present:
+        raise ValueError(f"the model needs a '{along}' term and one of {[f'{c}[True]' for c in contrasts]}")
+    return {by: predicted_probabilities(posterior, analysis, scaling, by, along) for by in present}
+
+
 def _reference_value(term: str, analysis: pd.DataFrame) -> float:
     """0 for a level of a categorical (reference), the column mean for a numeric predictor."""
     if "[" in term or term not in analysis.columns:
@@ -154,6 +169,14 @@ def predicted_probability_figure(curves: Mapping[str, pd.DataFrame], along: str 
 
 
 # --------------------------------------------------------------------------- group effects
+
+
+def group_factor(posterior: xr.Dataset, preferred: str = "therapist_id") -> str:
+    """The grouping factor to plot: `preferred` if the posterior holds its effects, else the first."""
+    factors = [str(v).removeprefix("r_") for v in posterior.data_vars if str(v).startswith("r_")]
+    if not factors:
+        raise ValueError("the posterior holds no group effects (r_<factor>); was save_group_effects off?")
+    return preferred if preferred in factors else factors[0]
 
 
 def group_effect_intervals(posterior: xr.Dataset, factor: str = "therapist_id") -> pd.DataFrame:

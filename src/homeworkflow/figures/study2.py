@@ -197,7 +197,7 @@ def _band_tick(band: str, baseline: float) -> str:
 
 def _term_grid(outcomes: Sequence[str], terms: Sequence[str]):
     """A column of panels per outcome (headed by the outcome), a row per term (titled by it)."""
-    fig = new_figure(FULL_WIDTH, 0.4 + 0.8 * len(terms))[0]
+    fig = new_figure(FULL_WIDTH, 0.6 + 0.85 * len(terms))[0]
     fig.clear()
     columns = fig.subfigures(1, len(outcomes), wspace=0.04)
     columns = np.atleast_1d(columns)
