@@ -111,13 +111,14 @@ def test_phq9_intervals_by_hand(study2):
             "n_sessions": [3, 3, 2, 1],
             "review_percentage": [20.0, 50.0, 10.0, 10.0],
             "review_percentage_true": [22.0, 52.0, 12.0, 12.0],
-            "baseline": [12, 9, 4, 15],
-            "baseline_centred": [2.0, -1.0, -6.0, 5.0],
+            "baseline": [12, 12, 4, 15],  # the client's intake score
+            "baseline_centred": [2.0, 2.0, -6.0, 5.0],
+            "start_score": [12, 9, 4, 15],
             "change": [9 - 12, 5 - 9, 6 - 4, 10 - 15],
         }
     )
     pd.testing.assert_frame_equal(df.drop(columns="band"), expected, check_dtype=False)
-    assert df["band"].tolist() == ["moderate", "mild", "minimal", "moderately severe"]
+    assert df["band"].tolist() == ["moderate", "moderate", "minimal", "moderately severe"]
     assert df["band"].cat.ordered and list(df["band"].cat.categories) == [
         "minimal", "mild", "moderate", "moderately severe", "severe",
     ]  # fmt: skip

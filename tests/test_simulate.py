@@ -312,6 +312,7 @@ def intervals(tables: dict[str, pd.DataFrame], scale: str, centre: float) -> pd.
     a = a.assign(
         end=a.groupby("client_id").session_number.shift(-1),
         end_score=a.groupby("client_id")[scale].shift(-1),
+        intake=a.groupby("client_id")[scale].transform("first"),
     ).dropna(subset=["end"])
     a = a.assign(upto_end=a.end.astype(int) - 1, upto_start=a.session_number - 1)
     cum_end = a.merge(
@@ -327,7 +328,7 @@ def intervals(tables: dict[str, pd.DataFrame], scale: str, centre: float) -> pd.
         {
             "change": a.end_score.to_numpy() - a[scale].to_numpy(),
             "review_percentage": review,
-            "baseline_centred": a[scale].to_numpy() - centre,
+            "baseline_centred": a.intake.to_numpy() - centre,
         }
     )
 

@@ -53,7 +53,7 @@ INTERVAL_STEPS = {
     "missing_score": (
         "missing score at start or end",
         "intervals ({outcome})",
-        "{outcome} is missing at the interval's start or end assessment, so change is unknown",
+        "{outcome} is missing at the interval's start or end assessment or at intake, so change or baseline is unknown",
     ),
     "no_sessions": (
         "intervals without sessions",

@@ -49,7 +49,8 @@ OUTPUT_COLUMNS = {
         "n_sessions": "Transcribed sessions with start_session <= session_number < end_session.",
         "review_percentage": "Mean detected review percentage over those sessions.",
         "review_percentage_true": "Mean true review percentage (simulated data only).",
-        "baseline": "Score at the start assessment.",
+        "baseline": "The client's intake score (first assessment): initial severity.",
+        "start_score": "Score at the interval's start assessment.",
         "baseline_centred": "baseline - the configured centre.",
         "band": "Severity band of the baseline (ordered categorical, standard cut-offs).",
         "change": "Score at the end assessment - score at the start (negative = improvement).",
@@ -149,7 +150,11 @@ def study2_intervals(
 
     An interval runs from one assessment to the client's next; its sessions are those with
     start_session <= session_number < end_session (questionnaires are completed at the start of
-    a session). Returns the intervals and the flow rows of every exclusion (FLOW_COLUMNS).
+    a session). `change` is the score at the interval's end minus its start (`start_score`);
+    `baseline` is the client's intake score (first assessment), the "initial" severity that
+    moderates the effect of review in Spinrad et al., so it is fixed before any change and not
+    confounded with the client's own rate of change. Returns the intervals and the flow rows of
+    every exclusion (FLOW_COLUMNS).
     """
     if outcome not in BANDS:
         raise ValueError(f"outcome must be one of {sorted(BANDS)}, not {outcome!r}")
@@ -171,6 +176,7 @@ def study2_intervals(
     client = a_client[first]
     start, end = a_session[first], a_session[first + 1]
     start_score, end_score = a_score[first], a_score[first + 1]
+    intake_score = a_score[np.searchsorted(a_client, client, side="left")]
     interval = first - np.searchsorted(a_client, client, side="left") + 1
 
     # Sessions: which client has >= 2 assessments, and which interval holds each session.
@@ -200,7 +206,7 @@ def study2_intervals(
                 means[column] = total / n_sessions
 
     record("intervals", len(first), len(first))
-    scored = ~np.isnan(start_score) & ~np.isnan(end_score)
+    scored = ~np.isnan(start_score) & ~np.isnan(end_score) & ~np.isnan(intake_score)
     record("missing_score", len(first), scored.sum())
     kept = scored & (n_sessions > 0)
     record("no_sessions", scored.sum(), kept.sum())
@@ -216,11 +222,12 @@ def study2_intervals(
     out["n_sessions"] = n_sessions[kept].astype("int64")
     for column, values in means.items():
         out[column] = values[kept]
-    baseline = start_score[kept]
+    baseline = intake_score[kept]
     out["baseline"] = baseline.astype("int64")
     out["baseline_centred"] = baseline - float(centre)
     out["band"] = severity_band(baseline, outcome)
-    out["change"] = (end_score[kept] - baseline).astype("int64")
+    out["start_score"] = start_score[kept].astype("int64")
+    out["change"] = (end_score[kept] - start_score[kept]).astype("int64")
     out = out.sort_values(["client_id", "interval"], kind="stable").reset_index(drop=True)
     return out, flow.frame()
 

@@ -7,6 +7,7 @@ file never replaces a good one, so an interrupted workflow leaves no corrupt out
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +60,18 @@ def sniff_delimiter(header: str) -> str:
     return max(DELIMITERS, key=header.count)
 
 
-def read_table(path: str | os.PathLike, *, as_text: bool = False) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike, *, as_text: bool = False, missing_codes: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Read a CSV or Parquet file, chosen by suffix.
 
     With `as_text=True` every CSV cell comes back as the string the user wrote (no type
     inference, no missing-value guessing), so validation can report a bad cell instead of
     pandas coercing it silently; Parquet columns keep their stored types. The CSV's delimiter
-    is kept in `df.attrs["delimiter"]`.
+    is kept in `df.attrs["delimiter"]`. Otherwise `missing_codes` (e.g. the config's
+    `missing_codes`) are read as missing besides pandas' defaults, and in a `;`-delimited file
+    a column of numbers written with decimal commas is read as numbers; both are logged.
+    A removed byte-order mark and a delimiter other than `,` are logged too.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -82,14 +89,40 @@ def read_table(path: str | os.PathLike, *, as_text: bool = False) -> pd.DataFram
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ValueError(f"{path}: the header names column(s) {duplicated} more than once")
+    notes = ["byte-order mark removed"] if raw.startswith(codecs.BOM_UTF8) else []
+    if delimiter != ",":
+        notes.append(f"delimiter {delimiter!r}")
+    if notes:
+        log.info("%s: %s", path, "; ".join(notes))
     if as_text:
         df = _read_text_cells(data, names, delimiter, path)
     else:
-        df = pd.read_csv(io.BytesIO(data), sep=delimiter, header=0, names=names, encoding="utf-8")
+        codes = [str(c) for c in missing_codes] if missing_codes is not None else None
+        df = pd.read_csv(io.BytesIO(data), sep=delimiter, header=0, names=names, encoding="utf-8", na_values=codes)
+        if delimiter == ";":
+            _decimal_commas(df, path)
+        if codes is not None:
+            for column, n in df.isna().sum().items():
+                if n:
+                    log.info("%s, column '%s': %d cell%s read as missing", path, column, n, "s" * (n != 1))
     if len(df) == 0:
         raise EmptyTableError(path, "the file has a header but no data rows")
     df.attrs["delimiter"] = delimiter
     return df
+
+
+def _decimal_commas(df: pd.DataFrame, path: Path) -> None:
+    """Text columns of a `;` file whose every value is a number, some with a decimal comma
+    ("3,5", as European spreadsheets write them), become numbers."""
+    for column in df.columns:
+        values = df[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        text = values.dropna().astype(str).str.strip()
+        if len(text) and text.str.fullmatch(r"[+-]?\d+(,\d+)?").all() and text.str.contains(",").any():
+            numbers = values.astype(str).str.strip().str.replace(",", ".", regex=False)
+            df[column] = pd.to_numeric(numbers.where(values.notna()))
+            log.info("%s, column '%s': decimal commas read as decimal points", path, column)
 
 
 def _read_text_cells(data: bytes, names: list[str], delimiter: str, path: Path) -> pd.DataFrame:

@@ -244,6 +244,8 @@ def _parse_column(
             )
     elif column.kind in ("int", "float"):
         numbers = _to_numbers(text.mask(missing), decimal_comma)
+        if decimal_comma and (n_comma := int(text.str.contains(",", regex=False).fillna(False).sum())):
+            log.info("%s, column '%s': %d decimal comma(s) read as decimal point(s)", source, column.name, n_comma)
         missing |= np.isin(numbers, list(codes.numbers))
         cell = ~missing
         not_number = cell & np.isnan(numbers)
@@ -275,6 +277,8 @@ def _parse_column(
         report(missing, "missing value, but this column may not be missing", show=raw.astype("str"))
     elif missing.all():
         problems.append(Problem(source, "all values are missing; the column needs at least one value", where))
+    elif n_missing := int(missing.sum()):
+        log.info("%s, column '%s': %d cell%s read as missing", source, column.name, n_missing, "s" * (n_missing != 1))
     if column.kind == "int" and not problems:
         values = values.astype("Int64" if column.nullable else "int64")
     return values.rename(column.name), problems

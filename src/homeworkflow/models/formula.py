@@ -112,7 +112,8 @@ def build_design(data: pd.DataFrame, formula: str, family: str, reference_levels
         missing = int(data[column].isna().sum())
         if missing:
             raise ModelSpecError(
-                f"column '{column}' has {missing} missing value(s); drop or impute them first"
+                f"column '{column}' has {missing} missing value(s) ({data_rows(data[column].isna())}); "
+                "drop or impute them first"
             )
     unused_refs = sorted(set(reference_levels) - set(used))
     if unused_refs:  # study-wide reference levels reach every model of the study
@@ -160,11 +161,19 @@ def outcome_values(y: pd.Series, family: str) -> np.ndarray:
     if bad.any():
         examples = sorted(map(str, pd.unique(y[bad])))[:5]
         raise ModelSpecError(
-            f"bernoulli outcome '{y.name}' must be 0/1, bool or Y/N; found {int(bad.sum())} other value(s), e.g. {examples}"
+            f"bernoulli outcome '{y.name}' must be 0/1, bool or Y/N; found {int(bad.sum())} other value(s), "
+            f"e.g. {examples} ({data_rows(bad)})"
         )
     if values.min() == values.max():
         raise ModelSpecError(f"bernoulli outcome '{y.name}' is always {int(values[0])}")
     return values
+
+
+def data_rows(mask, shown: int = 5) -> str:
+    """'data rows 2, 7, ... (n in total)': 1-based rows of the data (below a file's header)."""
+    rows = np.flatnonzero(np.asarray(mask, dtype=bool)) + 1
+    text = ", ".join(map(str, rows[:shown])) + (", ..." if len(rows) > shown else "")
+    return f"data row{'s' if len(rows) != 1 else ''} {text} ({len(rows)} in total)"
 
 
 def is_categorical(column: pd.Series) -> bool:

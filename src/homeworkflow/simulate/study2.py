@@ -393,7 +393,7 @@ def _outcomes(rng, p, st, schedule, review_pct_true):
             # Sessions begin..end-1: the end assessment is taken before its session's content.
             review = (cumulative[first + end - 1] - cumulative[first + begin - 1]) / (end - begin)
             start = score[rows, j]
-            centred = start - c["centre"]
+            centred = score[rows, 0] - c["centre"]  # initial (intake) severity
             change = (
                 c["intercept"]
                 + c["review_slope"] * review
@@ -511,7 +511,7 @@ def simulate_study2(
                 "mean of review_percentage_true over the interval's sessions: from the starting "
                 "assessment's session up to, not including, the next assessment's session"
             ),
-            "baseline_centred": "score at the interval's starting assessment minus centre",
+            "baseline_centred": "intake score (the client's first assessment) minus centre",
             "change": "score at the next assessment minus score at the starting assessment",
         },
         "detection": {
