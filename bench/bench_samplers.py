@@ -27,9 +27,16 @@ MODELS = ["homework", "phq9_change"]
 SAMPLERS = ["nutpie", "pymc", "numpyro"]
 
 
+# Variants besides the three samplers: name -> (sampler, extra worker-job keys).
+VARIANTS = {"nutpie-lowrank-off": ("nutpie", {"nutpie_low_rank": False})}
+
+
 def fit(model: str, sampler: str, warm: bool = True, **overrides) -> dict:
+    sampler, extra = VARIANTS.get(sampler, (sampler, {}))
     job = {"model": model, "overrides": {"sampler": sampler, **overrides}, "threads": 2,
-           "cache": str(BENCH_CACHE)}
+           "cache": str(BENCH_CACHE), **extra}
+    if extra:
+        job["label"] = {"variant": ",".join(f"{k}={v}" for k, v in extra.items())}
     if warm:  # populate the on-disk compile caches with a tiny fit
         run_worker(COMMON, [json.dumps({**job, "overrides": {**job["overrides"], "draws": 20, "tune": 20}})])
     return run_worker(COMMON, [json.dumps(job)])
@@ -37,7 +44,9 @@ def fit(model: str, sampler: str, warm: bool = True, **overrides) -> dict:
 
 def with_ratios(rows: list[dict]) -> list[dict]:
     for row in rows:
-        base = next((r for r in rows if r["model"] == row["model"] and r["sampler"] == "pymc"), None)
+        base = next(
+            (r for r in rows if r["model"] == row["model"] and r["sampler"] == "pymc" and "variant" not in r), None
+        )
         if base:
             row["ess_per_s_vs_pymc"] = round(row["ess_per_s"] / base["ess_per_s"], 2)
             row["sampling_ess_per_s_vs_pymc"] = round(
@@ -49,7 +58,8 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=MODELS)
-    parser.add_argument("--samplers", nargs="+", default=SAMPLERS)
+    parser.add_argument("--samplers", nargs="+", default=SAMPLERS, help=f"of {SAMPLERS + list(VARIANTS)}")
+    parser.add_argument("--name", default="samplers", help="results name")
     args = parser.parse_args(argv)
     rows = []
     for model in args.models:
@@ -64,7 +74,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "ms_per_grad = sampling wall x parallel chains / gradient evaluations. Ratios are to PyMC's "
         "default NUTS in the same run."
     )
-    save("samplers", rows, notes)
+    save(args.name, rows, notes)
     return rows
 
 

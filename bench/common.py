@@ -24,7 +24,12 @@ def timed(record: dict, key: str):
 def machine() -> dict:
     import os
 
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
+    info = {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
+    if hasattr(os, "sched_getaffinity"):
+        info["cores_usable"] = len(os.sched_getaffinity(0))
+    if os.environ.get("BENCH_HOST"):
+        info["host"] = os.environ["BENCH_HOST"]
+    return info
 
 
 def save(name: str, rows: list[dict], notes: str = "") -> pd.DataFrame:
@@ -155,6 +160,11 @@ def worker(job: dict) -> None:
 
     warnings.simplefilter("ignore")
     from homeworkflow.models import fit_model
+
+    if "nutpie_low_rank" in job:  # A/B switch of the model layer's nutpie setting
+        import homeworkflow.models.sampling as sampling
+
+        sampling.NUTPIE_LOW_RANK = bool(job["nutpie_low_rank"])
 
     start = time.perf_counter()
     config = load_config()
