@@ -15,6 +15,7 @@ include: "rules/data.smk"
 include: "rules/transcripts.smk"
 include: "rules/models.smk"
 include: "rules/study2.smk"
+include: "rules/report.smk"
 include: "rules/outputs.smk"
 
 

@@ -100,6 +100,7 @@ def run_products(wildcards):
             outcome=config["study2"]["outcome_models"],
             table=["bayes_vs_gee", "naive_vs_corrected"],
         ),
+        *presentation_products(wildcards.run),
     ]
 
 

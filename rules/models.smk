@@ -27,6 +27,7 @@ rule fit_model:
     params:
         settings=model_config,
         compile_cache=compile_cache_dir,
+        missing_codes=config["missing_codes"],
     script:
         "../scripts/fit_model.py"
 

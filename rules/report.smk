@@ -1,107 +1,17 @@
 # Presentation: figures, publication tables and executed review notebooks, all in the report.
-
-# The homework model: the logistic model fitted to the Study 1 sessions (None if there is none).
-STUDY1_MODEL = next(
-    (m for m in LOGISTIC_MODELS if config["models"][m]["data"] == "study1/sessions"),
-    None,
+# Paths and input functions come from homeworkflow.figures.catalogue (no functions here).
+from homeworkflow.figures.catalogue import (
+    STUDY1_FIGURES,
+    STUDY2_FIGURES,
+    Presentation,
 )
-OUTCOMES = list(config["study2"]["outcome_models"])
+
+PRESENTATION = Presentation.from_config(config)
+# Every final figure, table and notebook of a run: presentation_products(run) -> [paths].
+presentation_products = PRESENTATION.products
+OUTCOMES = PRESENTATION.outcomes
 STUDY1 = "Study 1: homework use"
 STUDY2 = "Study 2: action recommendations"
-FIGURES_STUDY1 = [
-    "odds_ratios",
-    "predicted_probability",
-    "therapist_effects",
-    "posterior_predictive",
-]
-TABLE_FORMATS = ["csv", "md", "tex", "html"]
-FIGURES_STUDY2 = [
-    "session_distributions",
-    "review_vs_change",
-    "severity_slopes",
-    "bayes_vs_gee",
-    "naive_vs_corrected",
-]
-
-
-def presentation_products(run):
-    """Every final figure (PNG and PDF), table (CSV, Markdown, LaTeX, HTML) and executed
-    notebook (.ipynb, .html) of a run."""
-    figures, tables, notebooks = (f"results/{run}/{d}" for d in ("figures", "tables", "notebooks"))
-    stems = [f"{figures}/study2/{name}" for name in FIGURES_STUDY2]
-    stems += [f"{figures}/diagnostics/rank_{model}" for model in MODELS]
-    table_stems = ["table1_study1", "table1_study2", "table3_outcome_models"]
-    table_stems += ["table_study2_replication", "table_diagnostics"]
-    notebook_stems = ["02_study2_review"]
-    if STUDY1_MODEL:
-        stems += [f"{figures}/study1/{name}" for name in FIGURES_STUDY1]
-        table_stems.append("table2_homework_odds_ratios")
-        notebook_stems.insert(0, "01_study1_review")
-    return [
-        *expand("{stem}.{ext}", stem=stems, ext=["png", "pdf"]),
-        *expand(f"{tables}/{{stem}}.{{ext}}", stem=table_stems, ext=TABLE_FORMATS),
-        *expand(f"{notebooks}/{{stem}}.{{ext}}", stem=notebook_stems, ext=["ipynb", "html"]),
-    ]
-
-
-def study1_model_file(name):
-    """Input function: a file of the Study 1 homework model."""
-
-    def path(wildcards):
-        return f"results/{wildcards.run}/models/{STUDY1_MODEL}/{name}"
-
-    return path
-
-
-def outcome_model_files(name):
-    """Input function: a file of each outcome's Bayesian model, in OUTCOMES order."""
-
-    def paths(wildcards):
-        models = config["study2"]["outcome_models"]
-        return [f"results/{wildcards.run}/models/{models[o]}/{name}" for o in OUTCOMES]
-
-    return paths
-
-
-def outcome_rank_plots(wildcards):
-    """Input function: the rank plot of each outcome's Bayesian model."""
-    models = dict.fromkeys(config["study2"]["outcome_models"].values())
-    return [f"results/{wildcards.run}/figures/diagnostics/rank_{m}.png" for m in models]
-
-
-def notebook_parameters(models):
-    """Params function: a review notebook's papermill parameters (run name, models' settings)."""
-
-    def parameters(wildcards):
-        settings = {m: model_settings(config, m) for m in models if m}
-        return {"run": wildcards.run, "models": settings}
-
-    return parameters
-
-
-def figure(study, name, caption, subcategory="Figures"):
-    """A figure's PNG, shown in the report under its study."""
-    folder = {STUDY1: "study1", STUDY2: "study2"}[study]
-    return report(
-        f"results/{{run}}/figures/{folder}/{name}.png",
-        caption=f"../report/{caption}.rst",
-        category=study,
-        subcategory=subcategory,
-    )
-
-
-def table_html(name, category, caption):
-    """A table's HTML form, shown in the report (CSV, Markdown and LaTeX sit beside it)."""
-    return report(
-        f"results/{{run}}/tables/{name}.html",
-        caption=f"../report/{caption}.rst",
-        category=category,
-        subcategory="Tables",
-    )
-
-
-def table_files(name):
-    return multiext(f"results/{{run}}/tables/{name}", ".csv", ".md", ".tex")
 
 
 rule presentation:
@@ -111,23 +21,37 @@ rule presentation:
 
 rule figures_study1:
     input:
-        odds_ratios=study1_model_file("odds_ratios.csv"),
-        ppc=study1_model_file("ppc.csv"),
-        posterior=study1_model_file("posterior.nc"),
+        odds_ratios=PRESENTATION.study1_model_file("odds_ratios.csv"),
+        ppc=PRESENTATION.study1_model_file("ppc.csv"),
+        posterior=PRESENTATION.study1_model_file("posterior.nc"),
         sessions="results/{run}/study1/analysis/sessions.parquet",
         scaling="results/{run}/study1/analysis/scaling.json",
     output:
-        odds_ratios=figure(STUDY1, "odds_ratios", "fig_odds_ratios"),
-        predicted_probability=figure(
-            STUDY1, "predicted_probability", "fig_predicted_probability"
+        odds_ratios=report(
+            "results/{run}/figures/study1/odds_ratios.png",
+            caption="../report/fig_odds_ratios.rst",
+            category=STUDY1,
+            subcategory="Figures",
         ),
-        therapist_effects=figure(STUDY1, "therapist_effects", "fig_therapist_effects"),
-        posterior_predictive=figure(
-            STUDY1, "posterior_predictive", "fig_posterior_predictive"
+        predicted_probability=report(
+            "results/{run}/figures/study1/predicted_probability.png",
+            caption="../report/fig_predicted_probability.rst",
+            category=STUDY1,
+            subcategory="Figures",
         ),
-        pdfs=expand(
-            "results/{{run}}/figures/study1/{name}.pdf", name=FIGURES_STUDY1
+        therapist_effects=report(
+            "results/{run}/figures/study1/therapist_effects.png",
+            caption="../report/fig_therapist_effects.rst",
+            category=STUDY1,
+            subcategory="Figures",
         ),
+        posterior_predictive=report(
+            "results/{run}/figures/study1/posterior_predictive.png",
+            caption="../report/fig_posterior_predictive.rst",
+            category=STUDY1,
+            subcategory="Figures",
+        ),
+        pdfs=expand("results/{{run}}/figures/study1/{name}.pdf", name=STUDY1_FIGURES),
     log:
         "results/{run}/logs/figures_study1.log",
     conda:
@@ -147,7 +71,7 @@ rule figures_study2:
             "results/{{run}}/study2/analysis/intervals_{outcome}.parquet",
             outcome=OUTCOMES,
         ),
-        posteriors=outcome_model_files("posterior.nc"),
+        posteriors=PRESENTATION.outcome_model_files("posterior.nc"),
         slopes=expand(
             "results/{{run}}/study2/{outcome}/severity_slopes.csv", outcome=OUTCOMES
         ),
@@ -158,18 +82,37 @@ rule figures_study2:
             "results/{{run}}/study2/{outcome}/naive_vs_corrected.csv", outcome=OUTCOMES
         ),
     output:
-        session_distributions=figure(
-            STUDY2, "session_distributions", "fig_session_distributions"
+        session_distributions=report(
+            "results/{run}/figures/study2/session_distributions.png",
+            caption="../report/fig_session_distributions.rst",
+            category=STUDY2,
+            subcategory="Figures",
         ),
-        review_vs_change=figure(STUDY2, "review_vs_change", "fig_review_vs_change"),
-        severity_slopes=figure(STUDY2, "severity_slopes", "fig_severity_slopes"),
-        bayes_vs_gee=figure(STUDY2, "bayes_vs_gee", "fig_bayes_vs_gee"),
-        naive_vs_corrected=figure(
-            STUDY2, "naive_vs_corrected", "fig_naive_vs_corrected"
+        review_vs_change=report(
+            "results/{run}/figures/study2/review_vs_change.png",
+            caption="../report/fig_review_vs_change.rst",
+            category=STUDY2,
+            subcategory="Figures",
         ),
-        pdfs=expand(
-            "results/{{run}}/figures/study2/{name}.pdf", name=FIGURES_STUDY2
+        severity_slopes=report(
+            "results/{run}/figures/study2/severity_slopes.png",
+            caption="../report/fig_severity_slopes.rst",
+            category=STUDY2,
+            subcategory="Figures",
         ),
+        bayes_vs_gee=report(
+            "results/{run}/figures/study2/bayes_vs_gee.png",
+            caption="../report/fig_bayes_vs_gee.rst",
+            category=STUDY2,
+            subcategory="Figures",
+        ),
+        naive_vs_corrected=report(
+            "results/{run}/figures/study2/naive_vs_corrected.png",
+            caption="../report/fig_naive_vs_corrected.rst",
+            category=STUDY2,
+            subcategory="Figures",
+        ),
+        pdfs=expand("results/{{run}}/figures/study2/{name}.pdf", name=STUDY2_FIGURES),
     log:
         "results/{run}/logs/figures_study2.log",
     conda:
@@ -213,16 +156,26 @@ rule figures_rank_plot:
 rule tables_study1:
     input:
         table1="results/{run}/study1/table1.csv",
-        odds_ratios=study1_model_file("odds_ratios.csv"),
-        summary=study1_model_file("summary.csv"),
-        variance_partition=study1_model_file("variance_partition.csv"),
+        odds_ratios=PRESENTATION.study1_model_file("odds_ratios.csv"),
+        summary=PRESENTATION.study1_model_file("summary.csv"),
+        variance_partition=PRESENTATION.study1_model_file("variance_partition.csv"),
         sessions="results/{run}/study1/analysis/sessions.parquet",
     output:
-        table1=table_files("table1_study1"),
-        table1_html=table_html("table1_study1", STUDY1, "table1_study1"),
-        table2=table_files("table2_homework_odds_ratios"),
-        table2_html=table_html(
-            "table2_homework_odds_ratios", STUDY1, "table2_odds_ratios"
+        table1=multiext("results/{run}/tables/table1_study1", ".csv", ".md", ".tex"),
+        table1_html=report(
+            "results/{run}/tables/table1_study1.html",
+            caption="../report/table1_study1.rst",
+            category=STUDY1,
+            subcategory="Tables",
+        ),
+        table2=multiext(
+            "results/{run}/tables/table2_homework_odds_ratios", ".csv", ".md", ".tex"
+        ),
+        table2_html=report(
+            "results/{run}/tables/table2_homework_odds_ratios.html",
+            caption="../report/table2_odds_ratios.rst",
+            category=STUDY1,
+            subcategory="Tables",
         ),
     log:
         "results/{run}/logs/tables_study1.log",
@@ -245,13 +198,30 @@ rule tables_study2:
             "results/{{run}}/study2/{outcome}/bayes_vs_gee.csv", outcome=OUTCOMES
         ),
     output:
-        table1=table_files("table1_study2"),
-        table1_html=table_html("table1_study2", STUDY2, "table1_study2"),
-        table3=table_files("table3_outcome_models"),
-        table3_html=table_html("table3_outcome_models", STUDY2, "table3_outcome_models"),
-        replication=table_files("table_study2_replication"),
-        replication_html=table_html(
-            "table_study2_replication", STUDY2, "table_replication"
+        table1=multiext("results/{run}/tables/table1_study2", ".csv", ".md", ".tex"),
+        table1_html=report(
+            "results/{run}/tables/table1_study2.html",
+            caption="../report/table1_study2.rst",
+            category=STUDY2,
+            subcategory="Tables",
+        ),
+        table3=multiext(
+            "results/{run}/tables/table3_outcome_models", ".csv", ".md", ".tex"
+        ),
+        table3_html=report(
+            "results/{run}/tables/table3_outcome_models.html",
+            caption="../report/table3_outcome_models.rst",
+            category=STUDY2,
+            subcategory="Tables",
+        ),
+        replication=multiext(
+            "results/{run}/tables/table_study2_replication", ".csv", ".md", ".tex"
+        ),
+        replication_html=report(
+            "results/{run}/tables/table_study2_replication.html",
+            caption="../report/table_replication.rst",
+            category=STUDY2,
+            subcategory="Tables",
         ),
     log:
         "results/{run}/logs/tables_study2.log",
@@ -274,8 +244,13 @@ rule tables_diagnostics:
             "results/{{run}}/models/{model}/diagnostics.json", model=MODELS
         ),
     output:
-        table=table_files("table_diagnostics"),
-        html=table_html("table_diagnostics", "Diagnostics", "table_diagnostics"),
+        table=multiext("results/{run}/tables/table_diagnostics", ".csv", ".md", ".tex"),
+        html=report(
+            "results/{run}/tables/table_diagnostics.html",
+            caption="../report/table_diagnostics.rst",
+            category="Diagnostics",
+            subcategory="Tables",
+        ),
     log:
         "results/{run}/logs/tables_diagnostics.log",
     localrule: True
@@ -293,13 +268,9 @@ rule tables_diagnostics:
 
 rule notebook_study1_review:
     input:
-        notebook="notebooks/01_study1_review.ipynb",
-        figures=expand(
-            "results/{{run}}/figures/study1/{name}.png", name=FIGURES_STUDY1
-        ),
-        rank_plot=expand(
-            "results/{{run}}/figures/diagnostics/rank_{model}.png", model=STUDY1_MODEL
-        ),
+        notebook=workflow.source_path("../notebooks/01_study1_review.ipynb"),
+        figures=expand("results/{{run}}/figures/study1/{name}.png", name=STUDY1_FIGURES),
+        rank_plots=PRESENTATION.rank_plots([PRESENTATION.study1_model]),
         tables=expand(
             "results/{{run}}/tables/{name}.csv",
             name=["table1_study1", "table2_homework_odds_ratios", "table_diagnostics"],
@@ -322,18 +293,16 @@ rule notebook_study1_review:
         mem_mb=2000,
         runtime=15,
     params:
-        parameters=notebook_parameters([STUDY1_MODEL]),
+        parameters=PRESENTATION.notebook_parameters([PRESENTATION.study1_model]),
     script:
         "../scripts/notebook_review.py"
 
 
 rule notebook_study2_review:
     input:
-        notebook="notebooks/02_study2_review.ipynb",
-        figures=expand(
-            "results/{{run}}/figures/study2/{name}.png", name=FIGURES_STUDY2
-        ),
-        rank_plots=outcome_rank_plots,
+        notebook=workflow.source_path("../notebooks/02_study2_review.ipynb"),
+        figures=expand("results/{{run}}/figures/study2/{name}.png", name=STUDY2_FIGURES),
+        rank_plots=PRESENTATION.rank_plots(PRESENTATION.outcome_models.values()),
         tables=expand(
             "results/{{run}}/tables/{name}.csv",
             name=[
@@ -361,8 +330,8 @@ rule notebook_study2_review:
         mem_mb=2000,
         runtime=15,
     params:
-        parameters=notebook_parameters(
-            list(dict.fromkeys(config["study2"]["outcome_models"].values()))
+        parameters=PRESENTATION.notebook_parameters(
+            PRESENTATION.outcome_models.values()
         ),
     script:
         "../scripts/notebook_review.py"

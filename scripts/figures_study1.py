@@ -4,8 +4,6 @@ therapist effects, posterior predictive check)."""
 import json
 from pathlib import Path
 
-import arviz as az
-
 from homeworkflow.figures import study1
 from homeworkflow.figures.labels import reference_levels_of
 from homeworkflow.figures.style import save_figure
@@ -16,7 +14,7 @@ with logging_to(snakemake.log[0]):
     inputs, out = snakemake.input, snakemake.output
     odds_ratios = read_table(inputs.odds_ratios)
     sessions = read_table(inputs.sessions)
-    posterior = az.from_netcdf(inputs.posterior).posterior
+    posterior = study1.read_posterior(inputs.posterior)
     scaling = json.loads(Path(inputs.scaling).read_text())
 
     references = reference_levels_of(sessions, odds_ratios["term"])

@@ -1,11 +1,12 @@
 """Rule adapter: execute a review notebook with papermill (parameters: the run name and the
 reviewed models' settings) and export the executed notebook to HTML.
 
-Papermill's Python API runs the kernel with this interpreter (the `python3` kernel of ipykernel),
+The HTML is self-contained (no scripts from the web). Papermill's Python API runs the kernel with this interpreter (the `python3` kernel of ipykernel),
 so nothing has to be on PATH.
 """
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -32,5 +33,7 @@ with logging_to(snakemake.log[0]) as log:
         notebook = nbformat.read(executed, as_version=4)
     exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook)
+    # Self-contained: the review notebooks use neither MathJax nor widgets, so drop the CDN scripts.
+    body = re.sub(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>\n?', "", body)
     with _atomic(Path(snakemake.output.html)) as page:
         page.write_text(body, encoding="utf-8")

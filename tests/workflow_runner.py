@@ -15,13 +15,13 @@ test_determinism.py: the second run of a pair reuses the first run's cache).
 from __future__ import annotations
 
 import copy
+import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -104,7 +104,6 @@ class RunResult:
     workdir: Path
     run: str
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     @property
     def output(self) -> str:
@@ -126,17 +125,15 @@ class RunResult:
 
     def describe(self) -> str:
         """What to print when an assertion about this run fails."""
-        logs = "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.files("logs")
-        )
+        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.files("logs"))
         return f"$ {' '.join(self.args)}\nexit {self.returncode}\n{self.output[-6000:]}\n{logs}"
 
 
-def snakemake_args(
-    workdir: Path, configfile: Path, targets=(), cores: int = 1, extra=()
-) -> list[str]:
+def snakemake_args(workdir: Path, configfile: Path, targets=(), cores: int = 1, extra=()) -> list[str]:
+    # Targets first: options such as --set-threads take several values and would swallow them.
     return [
         *SNAKEMAKE,
+        *[str(t) for t in targets],
         "--snakefile",
         str(SNAKEFILE),
         "--directory",
@@ -146,7 +143,6 @@ def snakemake_args(
         "--cores",
         str(cores),
         *extra,
-        *[str(t) for t in targets],
     ]
 
 
@@ -208,10 +204,69 @@ def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
     return bool(predicate())
 
 
-def copy_run(src: RunResult, dest: Path) -> None:
-    """Copy a finished run's results tree (for comparisons after the scratch dir is reused)."""
-    shutil.copytree(src.results, dest)
-
-
 def model_target(run: str, model: str, name: str = "summary.csv") -> str:
     return f"results/{run}/models/{model}/{name}"
+
+
+# ------------------------------------------------------------------------ comparing two runs
+
+TABLE_SUFFIXES = {".csv", ".md", ".tex", ".parquet", ".json"}
+FIGURE_SUFFIXES = {".png", ".pdf", ".svg"}
+SKIPPED_DIRS = {"logs", "notebooks"}
+VOLATILE_MANIFEST = {"started", "finished"}
+
+
+def _volatile_diagnostic(key: str) -> bool:
+    return key.endswith("_s") or key == "threads"
+
+
+def result_files(root: Path) -> dict[str, Path]:
+    return {
+        str(p.relative_to(root)): p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not SKIPPED_DIRS & set(p.relative_to(root).parts)
+    }
+
+
+def posterior_differences(a: Path, b: Path) -> list[str]:
+    import arviz as az
+
+    first, second = az.from_netcdf(a), az.from_netcdf(b)
+    if set(first.groups()) != set(second.groups()):
+        return [f"groups {first.groups()} != {second.groups()}"]
+    out = []
+    for group in first.groups():
+        x, y = first[group], second[group]
+        for name in sorted(set(x.variables) | set(y.variables)):
+            if name not in x.variables or name not in y.variables:
+                out.append(f"{group}/{name} only in one run")
+            elif not x[name].identical(y[name]):
+                out.append(f"{group}/{name} differs")
+    return out
+
+
+def differences(a: Path, b: Path) -> tuple[list[str], list[str]]:
+    """(differences in tables and posteriors, differences in figures) between two results trees."""
+    files_a, files_b = result_files(a), result_files(b)
+    tables = [f"only in one run: {name}" for name in sorted(set(files_a) ^ set(files_b))]
+    figures = []
+    for name in sorted(set(files_a) & set(files_b)):
+        pa, pb = files_a[name], files_b[name]
+        suffix = pa.suffix.lower()
+        if pa.name == "diagnostics.json":
+            da, db = (json.loads(p.read_text()) for p in (pa, pb))
+            keys = {k for k in da | db if not _volatile_diagnostic(k)}
+            tables += [f"{name}: {k}" for k in sorted(keys) if da.get(k) != db.get(k)]
+        elif pa.name == "manifest.json":
+            ma, mb = (json.loads(p.read_text()) for p in (pa, pb))
+            keys = set(ma) | set(mb)
+            tables += [f"{name}: {k}" for k in sorted(keys - VOLATILE_MANIFEST) if ma.get(k) != mb.get(k)]
+        elif suffix == ".nc":
+            tables += [f"{name}: {d}" for d in posterior_differences(pa, pb)]
+        elif suffix in FIGURE_SUFFIXES:
+            if pa.read_bytes() != pb.read_bytes():
+                figures.append(name)
+        elif suffix in TABLE_SUFFIXES or suffix in (".html", ".txt"):
+            if pa.read_bytes() != pb.read_bytes():
+                tables.append(name)
+    return tables, figures

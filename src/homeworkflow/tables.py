@@ -90,7 +90,7 @@ def fmt_probability(p: float) -> str:
 
 
 def render_markdown(table: Table) -> str:
-    shown = _styled_cells(table, bold=lambda s: f"**{s}**" if s else s, indent="\u00a0\u00a0\u00a0\u00a0")
+    shown = _styled_cells(table, bold=lambda s: f"**{s}**" if s else s, indent="&nbsp;&nbsp;&nbsp;&nbsp;")
     text = f"**{table.title}**\n\n" + shown.to_markdown(index=False)
     return text + (f"\n\n{table.note}" if table.note else "") + "\n"
 
@@ -248,11 +248,11 @@ def odds_ratio_table(
     sds = summary[summary["term"].str.startswith("sd(")]
     icc = pd.DataFrame(columns=["group", "measure", "mean", "q2.5", "q97.5"]) if variance_partition is None else variance_partition
     if len(sds):
-        shown.append(["Random effects (log-odds scale)", "", ""])
+        shown.append(["Random effects", "", ""])
         indent.append(False)
         header.append(True)
     for _, r in sds.iterrows():
-        label = term_label(r["term"])
+        label = f"{term_label(r['term'])} (log-odds)"
         data_rows.append({"section": "Random effects", "term": r["term"], "label": label, "estimate": r["mean"],
                           "ci_low": r["q2.5"], "ci_high": r["q97.5"], "prob_or_gt_1": np.nan})
         shown.append([label, fmt_interval(r["mean"], r["q2.5"], r["q97.5"]), ""])
@@ -386,7 +386,7 @@ def replication_table(replication: pd.DataFrame, name: str = "table_study2_repli
             label, digits = REPLICATION_LABELS[statistic]
         else:
             k = statistic.removeprefix("share_ar_")
-            label, digits = (f"Sessions with {k.replace('plus', '+')} ARs", "pct")
+            label, digits = (f"Sessions with {k.replace('plus', '+')} AR{'' if k == '1' else 's'}", "pct")
         text = f"{value:.1%}" if digits == "pct" else f"{value:,.{digits}f}"
         data_rows.append({"statistic": statistic, "label": label, "value": round(value, 4), "published": published})
         shown.append([label, text, published])
@@ -478,10 +478,32 @@ def table1(table: pd.DataFrame, study: str, name: str | None = None) -> Table:
     )
 
 
+TABLE1_LABELS = {
+    "n_units": "Dialogue units",
+    "ar_count": "Action recommendations (detected)",
+    "any_ar": "Any action recommendation (detected)",
+    "review_units": "Review units (detected)",
+    "review_percentage": "Review percentage (detected)",
+    "any_review": "Any review (detected)",
+    "ar_true": "Action recommendations (true; simulation)",
+    "any_ar_true": "Any action recommendation (true; simulation)",
+    "review_units_true": "Review units (true; simulation)",
+    "review_percentage_true": "Review percentage (true; simulation)",
+    "any_review_true": "Any review (true; simulation)",
+    "homework": "Homework assigned or reviewed",
+}
+SCORES = {"phq9": "PHQ-9", "gad7": "GAD-7"}
+
+
 def _table1_label(variable: str) -> str:
-    """"child_age" -> "Child age"; "ebp: CPP" -> "EBP: CPP" (units dropped: Table 1 gives them)."""
+    """"child_age" -> "Child age"; "ebp: CPP" -> "EBP: CPP"; "phq9 at first assessment" ->
+    "PHQ-9 at first assessment" (units dropped: the statistic column gives them)."""
     name, _, level = variable.partition(": ")
-    label = variable_label(name) if name in VARIABLE_LABELS else name.replace("_", " ")
-    label = re.sub(r" \([^)]*\)$", "", label)
+    if name in TABLE1_LABELS:
+        label = TABLE1_LABELS[name]
+    elif name in VARIABLE_LABELS:
+        label = re.sub(r" \([^)]*\)$", "", variable_label(name))
+    else:
+        label = re.sub(r"\b(phq9|gad7)\b", lambda m: SCORES[m.group()], name.replace("_", " "))
     label = label[:1].upper() + label[1:]
     return f"{label}: {level}" if level else label

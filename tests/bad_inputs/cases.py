@@ -40,17 +40,14 @@ def _table(text: str) -> Rows:
 # Valid tables; every table has several rows, so a bad cell's row number is informative. The
 # reference levels of the default config (ebp MAP, race_ethnicity Hispanic/Latinx) occur.
 STUDY1_BASELINE = {
-    "therapists": _table(
-        """
+    "therapists": _table("""
 therapist_id,licensed,race_ethnicity,n_ebps_trained,emotional_exhaustion,direct_client_hours
 T01,yes,Hispanic/Latinx,3,2.5,20
 T02,no,White,1,4.0,30.5
 T03,no,Asian American,2,1.0,25
 T04,yes,Hispanic/Latinx,4,3.2,18
-"""
-    ),
-    "clients": _table(
-        """
+"""),
+    "clients": _table("""
 client_id,therapist_id,child_age,child_female,child_latinx
 C01,T01,8,yes,yes
 C02,T01,12.5,no,no
@@ -60,10 +57,8 @@ C05,T03,10,yes,yes
 C06,T03,9,no,no
 C07,T04,13,yes,yes
 C08,T04,7.5,no,yes
-"""
-    ),
-    "sessions": _table(
-        """
+"""),
+    "sessions": _table("""
 session_id,client_id,ebp,caregiver_present,ebp_fit,stressful_event,homework
 S01,C01,MAP,yes,4,no,yes
 S02,C01,MAP,no,3.5,no,no
@@ -81,8 +76,7 @@ S13,C07,MAP,no,4,no,no
 S14,C07,MAP,yes,4.5,no,yes
 S15,C08,CPP,yes,3,yes,no
 S16,C08,CPP,no,2,no,yes
-"""
-    ),
+"""),
 }
 
 
@@ -108,9 +102,7 @@ def _study2_assessments() -> Rows:
 
 STUDY2_BASELINE = {
     "therapists": _table("therapist_id,organisation_id\nT01,O01\nT02,O01\nT03,O02\nT04,O03"),
-    "clients": _table(
-        "client_id,therapist_id\nC01,T01\nC02,T01\nC03,T02\nC04,T02\nC05,T03\nC06,T03\nC07,T04\nC08,T04"
-    ),
+    "clients": _table("client_id,therapist_id\nC01,T01\nC02,T01\nC03,T02\nC04,T02\nC05,T03\nC06,T03\nC07,T04\nC08,T04"),
     "sessions": _study2_sessions(),
     "assessments": _study2_assessments(),
 }
@@ -606,7 +598,6 @@ CASES: list[Case] = [
         ("cannot parse formula 'y ~ x + * arm + (1 | g'",),
         model={"formula": "y ~ x + * arm + (1 | g"},
         stage="model",
-        fast=True,
         note="ModelSpecError before sampling, quoting the formula",
     ),
     Case(
@@ -636,7 +627,7 @@ CASES: list[Case] = [
         "model",
         "error",
         "fit_model_case_m_constant_predictor",
-        ("predictor 'dose' is constant",),
+        ("predictor 'dose' is constant (single value 5)",),
         edit=add_column("data", "dose", lambda i: "5"),
         model={"formula": "y ~ x + dose + (1 | g)"},
         stage="model",
@@ -659,7 +650,7 @@ CASES: list[Case] = [
         "model",
         "error",
         "fit_model_case_m_outcome_third_value",
-        ("bernoulli outcome 'y' must be 0/1", "found 1 other value(s)", "['2']", "data row 7"),
+        ("bernoulli outcome 'y' must be 0/1", "found 1 other value(s)", "['2']", "data row 7 (1 row in total)"),
         edit=set_cell("data", "y", 7, "2"),
         stage="model",
     ),
@@ -669,7 +660,7 @@ CASES: list[Case] = [
         "model",
         "error",
         "fit_model_case_m_all_missing_outcome",
-        ("column 'y' has 48 missing value(s)", "data rows 1, 2, 3, 4, 5, ..."),
+        ("column 'y' has 48 missing value(s)", "data rows 1, 2, 3, 4, 5, ... (48 rows in total)"),
         edit=set_column("data", "y", "NA"),
         stage="model",
     ),
@@ -744,7 +735,7 @@ class Written:
     model: dict | None = None
 
 
-def _encode(rows: Rows, fmt: FileFormat) -> bytes:
+def encode(rows: Rows, fmt: FileFormat) -> bytes:
     if fmt.raw is not None:
         return fmt.raw
     text = "\n".join(fmt.delimiter.join(r) for r in rows) + "\n"
@@ -764,7 +755,7 @@ def write_case(case: Case, directory: Path) -> Written:
     for name, rows in tables.items():
         fmt = case.formats.get(name, FileFormat())
         path = directory / f"{name}{fmt.suffix}"
-        path.write_bytes(_encode(rows, fmt))
+        path.write_bytes(encode(rows, fmt))
         files[name] = path
     if case.missing_file:
         files["sessions"].unlink()

@@ -37,6 +37,17 @@ def main_parameters(posterior: xr.Dataset, max_panels: int = MAX_PANELS) -> xr.D
     return xr.Dataset(dict(list(params.items())[:max_panels]))
 
 
+def _wrapped(name: str, width: int = 24) -> str:
+    """Long term names over two lines, broken after ':' or before '['."""
+    if len(name) <= width:
+        return name
+    for sep, keep in ((":", ":\n"), ("[", "\n[")):
+        if sep in name:
+            head, _, tail = name.partition(sep)
+            return head + keep + tail
+    return name
+
+
 @styled
 def rank_plot_figure(posterior: xr.Dataset, max_panels: int = MAX_PANELS) -> Figure:
     """Rank plots (arviz.plot_rank, bars) of `main_parameters`, four panels per row."""
@@ -48,7 +59,7 @@ def rank_plot_figure(posterior: xr.Dataset, max_panels: int = MAX_PANELS) -> Fig
     flat = axes.ravel()
     az.plot_rank(params, var_names=names, ax=flat[: len(names)], kind="bars")
     for ax, name in zip(flat, names):
-        ax.set_title(name, fontsize=7, fontweight="normal")
+        ax.set_title(_wrapped(name), fontsize=7, fontweight="normal")
         ax.set_xlabel("Rank (all chains)", fontsize=6)
         ax.set_ylabel("Chain", fontsize=6)
         ax.tick_params(labelsize=6)

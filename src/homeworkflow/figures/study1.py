@@ -2,7 +2,7 @@
 posterior predictive check of the homework model.
 
 Each `*_figure` function takes tables or posterior draws and returns a matplotlib Figure; the
-computations behind them (`predicted_probabilities`, `group_effect_intervals`) return DataFrames
+computations behind them (`probability_curves`, `group_effect_intervals`) return DataFrames
 so they can be tested and reused on their own.
 """
 
@@ -16,7 +16,6 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
-from scipy.special import expit
 
 from .labels import term_rows, variable_label
 from .style import COLUMN_WIDTH, FULL_WIDTH, NEUTRAL, PALETTE, interval_plot, new_figure, reference_line, styled
@@ -28,6 +27,17 @@ LEVEL_NAMES = {
     "licensed": ("Unlicensed therapist", "Licensed therapist"),
 }
 PANEL_TITLES = {"caregiver_present": "Caregiver in the session", "licensed": "Therapist licensure"}
+
+
+def expit(x: np.ndarray) -> np.ndarray:
+    """The inverse logit (log-odds to probability)."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def read_posterior(path) -> xr.Dataset:
+    """The posterior group of a model's posterior.nc, in memory (xarray alone: no ArviZ import)."""
+    with xr.open_dataset(path, group="posterior") as posterior:
+        return posterior.load()
 
 
 def thinned_draws(posterior: xr.Dataset, name: str, max_draws: int = MAX_DRAWS) -> xr.DataArray:
@@ -152,7 +162,8 @@ def _reference_value(term: str, analysis: pd.DataFrame) -> float:
 def predicted_probability_figure(curves: Mapping[str, pd.DataFrame], along: str = "child_age") -> Figure:
     """One panel per contrast (e.g. caregiver present, licensed): P(homework) across child age,
     posterior mean and 95% band per level."""
-    fig, axes = new_figure(FULL_WIDTH, 2.6, ncols=len(curves), sharey=True, squeeze=False)
+    width = min(COLUMN_WIDTH * len(curves), FULL_WIDTH)
+    fig, axes = new_figure(width, 2.6, ncols=len(curves), sharey=True, squeeze=False)
     for ax, (by, table) in zip(axes[0], curves.items()):
         names = LEVEL_NAMES.get(by, (f"not {variable_label(by).lower()}", variable_label(by)))
         for level, color in ((False, PALETTE[0]), (True, PALETTE[1])):

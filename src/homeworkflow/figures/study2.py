@@ -44,11 +44,10 @@ def session_distributions_figure(sessions: pd.DataFrame) -> Figure:
     left.bar(counts.index, counts.to_numpy(), color=PALETTE[0], width=0.8)
     mean = sessions["ar_count"].mean()
     left.axvline(mean, color=NEUTRAL, linestyle="--", linewidth=0.8)
-    left.text(mean, left.get_ylim()[1] * 0.98, f" mean {mean:.1f}", va="top", ha="left", fontsize=7)
     left.set_xlabel("Action recommendations detected in the session")
     left.set_ylabel("Share of sessions")
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
-    left.set_title("Action recommendations per session", loc="left")
+    left.set_title(f"Action recommendations (dashed: mean {mean:.1f})", loc="left")
 
     review = sessions["review_percentage"].astype(float)
     n = len(review)
@@ -57,9 +56,12 @@ def session_distributions_figure(sessions: pd.DataFrame) -> Figure:
     width = 2.0
     edges = np.arange(0, np.ceil(positive.max() / width) * width + width, width) if len(positive) else [0, width]
     heights, edges = np.histogram(positive, bins=edges)
-    right.bar(-width, zero_share, width=width * 0.9, color=NEUTRAL, align="edge")
+    none_at = -2 * width  # sessions without review: a bar of their own, apart from the histogram
+    right.bar(none_at, zero_share, width=width * 0.9, color=NEUTRAL)
     right.bar(edges[:-1], heights / n, width=np.diff(edges) * 0.9, color=PALETTE[0], align="edge")
-    right.text(-width, zero_share, f"none: {zero_share:.0%}", ha="left", va="bottom", fontsize=7)
+    right.text(none_at, zero_share, f"{zero_share:.0%}", ha="center", va="bottom", fontsize=7)
+    ticks = [t for t in MaxNLocator(nbins=6, integer=True).tick_values(0, edges[-1]) if 0 <= t <= edges[-1]]
+    right.set_xticks([none_at, *ticks], ["none", *(f"{t:g}" for t in ticks)])
     right.set_xlabel("Review percentage (share of the session's dialogue, %)")
     right.set_title("Review of earlier recommendations", loc="left")
     for ax in (left, right):
@@ -68,6 +70,11 @@ def session_distributions_figure(sessions: pd.DataFrame) -> Figure:
 
 
 # ------------------------------------------------------------- review percentage vs change
+
+
+def bands_of(slopes: pd.DataFrame) -> dict[str, float]:
+    """{band: representative baseline} of a severity_slopes.csv, in its order."""
+    return dict(zip(slopes["band"], slopes["baseline"].astype(float)))
 
 
 def band_groups(bands: Sequence[str], data_bands: Sequence[str]) -> dict[str, str]:
@@ -135,6 +142,20 @@ def regression_lines(
         low, high = np.quantile(mu, [0.025, 0.975], axis=0)
         rows.append(pd.DataFrame({"band": band, REVIEW: grid, "mean": mu.mean(0), "low": low, "high": high}))
     return pd.concat(rows, ignore_index=True)
+
+
+def review_change_panel(
+    intervals: pd.DataFrame, posterior: xr.Dataset, bands: Mapping[str, float], centre: float, min_cell: int = 11
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One outcome's panel of `review_change_figure`: binned means, and posterior lines at each
+    band's mean baseline up to the 98th percentile of review percentage."""
+    lines = regression_lines(
+        posterior,
+        band_mean_baselines(intervals, list(bands)),
+        centre,
+        review_max=float(intervals[REVIEW].quantile(0.98)),
+    )
+    return binned_change(intervals, bands, min_cell), lines
 
 
 @styled

@@ -14,12 +14,12 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 from homeworkflow.io import _atomic  # noqa: E402
 
-# Okabe-Ito-like palette from seaborn; distinguishable with the common colour-vision deficiencies.
-PALETTE = sns.color_palette("colorblind")
+# seaborn's "colorblind" palette (Okabe-Ito-like): distinguishable with the common colour-vision
+# deficiencies. Spelled out so that drawing a figure does not import seaborn.
+PALETTE = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9"]
 NEUTRAL = "0.35"  # grey for reference lines and observed data
 COLUMN_WIDTH = 3.5  # inches: one column of a two-column paper
 FULL_WIDTH = 7.0  # inches: both columns

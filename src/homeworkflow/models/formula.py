@@ -112,7 +112,7 @@ def build_design(data: pd.DataFrame, formula: str, family: str, reference_levels
         missing = int(data[column].isna().sum())
         if missing:
             raise ModelSpecError(
-                f"column '{column}' has {missing} missing value(s) ({data_rows(data[column].isna())}); "
+                f"column '{column}' has {missing} missing value(s), {data_rows(data[column].isna())}; "
                 "drop or impute them first"
             )
     unused_refs = sorted(set(reference_levels) - set(used))
@@ -162,7 +162,7 @@ def outcome_values(y: pd.Series, family: str) -> np.ndarray:
         examples = sorted(map(str, pd.unique(y[bad])))[:5]
         raise ModelSpecError(
             f"bernoulli outcome '{y.name}' must be 0/1, bool or Y/N; found {int(bad.sum())} other value(s), "
-            f"e.g. {examples} ({data_rows(bad)})"
+            f"e.g. {examples}, {data_rows(bad)}"
         )
     if values.min() == values.max():
         raise ModelSpecError(f"bernoulli outcome '{y.name}' is always {int(values[0])}")
@@ -170,10 +170,11 @@ def outcome_values(y: pd.Series, family: str) -> np.ndarray:
 
 
 def data_rows(mask, shown: int = 5) -> str:
-    """'data rows 2, 7, ... (n in total)': 1-based rows of the data (below a file's header)."""
+    """'data rows 2, 7, ... (n rows in total)': 1-based rows of the data (below a file's header)."""
     rows = np.flatnonzero(np.asarray(mask, dtype=bool)) + 1
     text = ", ".join(map(str, rows[:shown])) + (", ..." if len(rows) > shown else "")
-    return f"data row{'s' if len(rows) != 1 else ''} {text} ({len(rows)} in total)"
+    plural = "s" if len(rows) != 1 else ""
+    return f"data row{plural} {text} ({len(rows)} row{plural} in total)"
 
 
 def is_categorical(column: pd.Series) -> bool:
@@ -207,9 +208,9 @@ def encode_categoricals(frame: pd.DataFrame, exclude: set, reference_levels: dic
 def check_constant_columns(frame: pd.DataFrame, columns: list[str]) -> None:
     for column in columns:
         if frame[column].nunique() < 2:
-            raise ModelSpecError(
-                f"predictor '{column}' is constant (single value {frame[column].iloc[0]!r}); drop it from the formula"
-            )
+            value = frame[column].iloc[0]
+            value = value.item() if isinstance(value, np.generic) else value  # 5, not np.int64(5)
+            raise ModelSpecError(f"predictor '{column}' is constant (single value {value!r}); drop it from the formula")
 
 
 def evaluate_terms(terms: list, frame: pd.DataFrame) -> tuple[np.ndarray, list[str], bool]:
