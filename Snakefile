@@ -16,6 +16,7 @@ include: "rules/transcripts.smk"
 include: "rules/models.smk"
 include: "rules/study2.smk"
 include: "rules/report.smk"
+include: "rules/design.smk"
 include: "rules/outputs.smk"
 
 

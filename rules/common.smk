@@ -101,6 +101,7 @@ def run_products(wildcards):
             table=["bayes_vs_gee", "naive_vs_corrected"],
         ),
         *presentation_products(wildcards.run),
+        *design_products(wildcards.run),
     ]
 
 
