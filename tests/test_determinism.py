@@ -8,9 +8,9 @@ Two runs of the real workflow in separate scratch directories, one with `--cores
 - `posterior.nc`: every variable of every group identical (values, dims, coordinates). The
   files are not byte-identical: ArviZ stamps each group with `created_at`;
 - `diagnostics.json`: identical except wall times (`*_s`) and `threads`;
-- `manifest.json`: identical except `started`/`finished`;
-- figures (PNG, PDF, SVG): byte-identical; whatever figure files exist are compared (the figure
-  rules are being added; see docs/reliability.md);
+- `manifest.json`: identical except `started`/`finished` and `code_version` (the git state,
+  which changes if the tree is edited while the test runs);
+- figures (PNG, PDF, SVG): byte-identical; every figure file both runs produced is compared;
 - executed notebooks and logs: not compared (they record execution times).
 
 The second run of each pair reuses the first run's compile cache (workflow_runner links one

@@ -213,7 +213,8 @@ def model_target(run: str, model: str, name: str = "summary.csv") -> str:
 TABLE_SUFFIXES = {".csv", ".md", ".tex", ".parquet", ".json"}
 FIGURE_SUFFIXES = {".png", ".pdf", ".svg"}
 SKIPPED_DIRS = {"logs", "notebooks"}
-VOLATILE_MANIFEST = {"started", "finished"}
+# Times, and the git state (a commit to the tree while a long test runs changes it, not results).
+VOLATILE_MANIFEST = {"started", "finished", "code_version"}
 
 
 def _volatile_diagnostic(key: str) -> bool:
