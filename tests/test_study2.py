@@ -23,7 +23,7 @@ from homeworkflow.study2 import (
     naive_vs_corrected,
     severity_slopes,
 )
-from homeworkflow.study2.measurement_error import interval_variance_factor
+from homeworkflow.study2.measurement_error import interval_detection_terms
 
 RECALL, PRECISION = 0.75, 0.711
 REVIEW, INTERACTION = "review_percentage", "review_percentage:baseline_centred"
@@ -232,9 +232,13 @@ def test_naive_vs_corrected_with_truth():
 
 def test_false_positive_rate_reproduces_precision():
     p_true, recall, precision = 0.04, 0.75, 0.711
-    fpr = recall * p_true * (1 - precision) / (precision * (1 - p_true))  # the simulator's rate
+    fpr = recall * p_true * (1 - precision) / (precision * (1 - p_true))  # false positives anywhere
     detected_share = recall * p_true + fpr * (1 - p_true)
     assert false_positive_rate(precision, recall, detected_share) == pytest.approx(fpr)
+    # False positives only in sessions holding 30% of the units (and all the true review).
+    fpr_eligible = recall * p_true * (1 - precision) / (precision * (0.3 - p_true))
+    detected_share = recall * p_true + fpr_eligible * (0.3 - p_true)
+    assert false_positive_rate(precision, recall, detected_share, 0.3) == pytest.approx(fpr_eligible)
 
 
 def test_detector_rates_from_validation_counts():
@@ -245,17 +249,22 @@ def test_detector_rates_from_validation_counts():
         detector_rates_from_validation(table.assign(detected=0))
 
 
-def test_interval_variance_factor_uses_the_intervals_sessions(data):
+def test_interval_detection_terms_use_the_intervals_sessions(data):
     sessions, intervals, _ = data
-    h = interval_variance_factor(intervals, sessions)
+    terms = interval_detection_terms(intervals, sessions)
     row = intervals.iloc[5]
     inside = sessions[
         (sessions["client_id"] == row["client_id"])
         & sessions["session_number"].between(row["start_session"], row["end_session"] - 1)
     ]
-    assert h[5] == pytest.approx((1 / inside["n_units"]).sum() / len(inside) ** 2)
+    detected = inside[inside["review_units"] > 0]
+    k = len(inside)
+    assert terms.loc[5, "h"] == pytest.approx((1 / inside["n_units"]).sum() / k**2)
+    assert terms.loc[5, "h_detected"] == pytest.approx((1 / detected["n_units"]).sum() / k**2)
+    assert terms.loc[5, "detected_sessions"] == pytest.approx(len(detected) / k)
+    assert 0 < terms["detected_sessions"].mean() < 1
     with pytest.raises(ValueError, match="no sessions"):
-        interval_variance_factor(intervals.assign(start_session=99), sessions)
+        interval_detection_terms(intervals.assign(start_session=99), sessions)
 
 
 # --- measurement-error model: fits --------------------------------------------------------------

@@ -1,16 +1,19 @@
 """Bayesian model of score change in which the TRUE review percentage is latent.
 
-The detector marks dialogue units as review. With true review share p, recall r and false-positive
-rate f (share of non-review units marked), the expected detected share is r p + f (1 - p). Precision
-is TP / (TP + FP) = r p / d at the detected share d, so p = precision d / r, and the false
-positives are f (1 - p) = d (1 - precision), which gives
+The detector marks dialogue units as review. Its false positives fall in the sessions where it
+detects review at all (a detector's false alarms sit in dialogue about between-session work, not
+spread over every session); sessions without a detected review unit have none. With true review
+share p, recall r, detected share d (all over the sessions table) and u the share of all units in
+sessions with a detected review unit, the false positives are d (1 - precision) of all units, on
+the u - p non-review units of those sessions, so their rate there is
 
-    f = d (1 - precision) / (1 - precision d / r),
+    q = d (1 - precision) / (u - precision d / r)        (p = precision d / r).
 
-evaluated at d = the observed share of all units detected as review (sum review_units / sum n_units).
-An interval's observed review % (the mean of its sessions' detected %) then has mean
-100 f + (r - f) T for true interval-mean review % T, and binomial variance
-100^2 [t r (1 - r) + (1 - t) f (1 - f)] sum_s(1 / n_s) / k^2 over its k sessions (t = T / 100).
+With u = 1 (every session eligible) q is the usual false-positive rate over all non-review units.
+An interval's observed review % (the mean of its k sessions' detected %) then has mean
+(r - q) T + 100 q a, for true interval-mean review % T and a the share of its sessions with a
+detected review unit, and binomial variance
+100^2 [t r (1 - r) sum_s(1 / n_s) + q (1 - q) sum_{s detected}(1 / n_s)] / k^2 (t = T / 100).
 Methods and priors: docs/study2.md.
 """
 
@@ -64,26 +67,47 @@ def detector_rates_from_validation(table: pd.DataFrame) -> dict[str, tuple[float
     return {"precision": (tp + 1.0, fp + 1.0), "recall": (tp + 1.0, fn + 1.0)}
 
 
-def false_positive_rate(precision, recall, detected_share):
-    """Share of non-review units detected as review, implied by precision and recall at the
+def false_positive_rate(precision, recall, detected_share, eligible_share=1.0):
+    """Rate q at which non-review units of eligible sessions (those with a detected review unit;
+    `eligible_share` of all units) are detected as review, implied by precision and recall at the
     detected share (module docstring); works on floats and on PyTensor tensors."""
-    return detected_share * (1 - precision) / (1 - precision * detected_share / recall)
+    return detected_share * (1 - precision) / (eligible_share - precision * detected_share / recall)
 
 
-def interval_variance_factor(intervals: pd.DataFrame, sessions: pd.DataFrame) -> np.ndarray:
-    """sum_s(1 / n_units_s) / k^2 over each interval's k sessions: the n_sessions sessions numbered
-    from start_session (so it holds whether end_session is counted in the interval or not)."""
+def interval_detection_terms(intervals: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """Per interval (row order kept) over its k sessions, the `n_sessions` sessions numbered from
+    start_session (so it holds whether end_session is counted in the interval or not):
+    `h` = sum_s(1 / n_units_s) / k^2, `h_detected` the same sum over sessions with a detected
+    review unit, and `detected_sessions` = the share a of its sessions with one."""
     keys = intervals[["client_id", "start_session", "n_sessions"]].assign(row=np.arange(len(intervals)))
-    merged = keys.merge(sessions[["client_id", "session_number", "n_units"]], on="client_id")
+    columns = ["client_id", "session_number", "n_units", "review_units"]
+    merged = keys.merge(sessions[columns], on="client_id")
     first = merged["start_session"]
     inside = (merged["session_number"] >= first) & (merged["session_number"] < first + merged["n_sessions"])
-    merged = merged[inside].assign(inverse=lambda m: 1.0 / m["n_units"])
-    by_row = merged.groupby("row")["inverse"].agg(["sum", "size"]).reindex(range(len(intervals)))
+    merged = merged[inside]
+    detected = (merged["review_units"] > 0).to_numpy()
+    merged = merged.assign(
+        inverse=1.0 / merged["n_units"], inverse_detected=detected / merged["n_units"], detected=detected
+    )
+    by_row = merged.groupby("row").agg(
+        size=("inverse", "size"),
+        inverse=("inverse", "sum"),
+        inverse_detected=("inverse_detected", "sum"),
+        detected=("detected", "sum"),
+    )
+    by_row = by_row.reindex(range(len(intervals)))
     if by_row["size"].isna().any():
         raise ValueError(
             f"{int(by_row['size'].isna().sum())} interval(s) have no sessions in the sessions table"
         )
-    return (by_row["sum"] / by_row["size"] ** 2).to_numpy()
+    k = by_row["size"].to_numpy(float)
+    return pd.DataFrame(
+        {
+            "h": by_row["inverse"].to_numpy() / k**2,
+            "h_detected": by_row["inverse_detected"].to_numpy() / k**2,
+            "detected_sessions": by_row["detected"].to_numpy() / k,
+        }
+    )
 
 
 def build_measurement_error_model(
@@ -93,8 +117,11 @@ def build_measurement_error_model(
     Deterministics named like the generic model's: Intercept, b[term], sd[sd_term], sigma."""
     data = intervals.dropna(subset=["change", "review_percentage", "baseline_centred", *GROUPS])
     data = data.reset_index(drop=True)
-    h = interval_variance_factor(data, sessions)
-    detected_share = sessions["review_units"].sum() / sessions["n_units"].sum()
+    terms = interval_detection_terms(data, sessions)
+    h, h_detected, a = (terms[c].to_numpy() for c in ("h", "h_detected", "detected_sessions"))
+    units = sessions["n_units"].to_numpy(float)
+    detected_share = sessions["review_units"].sum() / units.sum()
+    eligible_share = units[sessions["review_units"].to_numpy() > 0].sum() / units.sum()
     observed = data["review_percentage"].to_numpy(float)
     baseline = data["baseline_centred"].to_numpy(float)
     change = data["change"].to_numpy(float)
@@ -105,8 +132,8 @@ def build_measurement_error_model(
     # Point values of the rates give a moment-corrected observed %, used only to centre and scale
     # the latent and to locate its prior.
     p0, r0 = _point(precision), _point(recall)
-    f0 = false_positive_rate(p0, r0, detected_share)
-    guess = np.clip((observed - 100 * f0) / (r0 - f0), 0.05, None)
+    f0 = false_positive_rate(p0, r0, detected_share, eligible_share)
+    guess = np.clip((observed - 100 * f0 * a) / (r0 - f0), 0.05, None)
     m_t, s_t = guess.mean(), guess.std()
     m_b, s_b = baseline.mean(), baseline.std()
     m_y, s_y = change.mean(), change.std()
@@ -114,7 +141,7 @@ def build_measurement_error_model(
     with pm.Model(coords=coords) as model:
         prec = _rate("precision", precision)
         rec = _rate("recall", recall)
-        fpr = pm.Deterministic("fpr", false_positive_rate(prec, rec, detected_share))
+        fpr = pm.Deterministic("fpr", false_positive_rate(prec, rec, detected_share, eligible_share))
 
         # Latent true review % T: log T ~ Normal(client-level mean, sd), centred, since the
         # detected % measures each T closely; the client means are pooled (non-centred).
@@ -131,11 +158,12 @@ def build_measurement_error_model(
         true = pt.exp(log_true)
         pm.Deterministic("true_review_percentage", true, dims="interval")
         pm.Deterministic("mean_true_review_percentage", true.mean())
-        # Binomial variance of the detected %, linear in T.
-        noise_var = 1e4 * h * (fpr * (1 - fpr) + true / 100 * (rec * (1 - rec) - fpr * (1 - fpr)))
+        # Binomial variance of the detected % (floored: an interval without a detected unit has
+        # no false-positive term and, at T near 0, no variance).
+        noise_var = 1e4 * (h * true / 100 * rec * (1 - rec) + h_detected * fpr * (1 - fpr)) + 1e-4
         pm.Normal(
             "review_percentage",
-            mu=100 * fpr + (rec - fpr) * true,
+            mu=(rec - fpr) * true + 100 * fpr * a,
             sigma=pt.sqrt(noise_var),
             observed=observed,
             dims="interval",
