@@ -161,11 +161,6 @@ def worker(job: dict) -> None:
     warnings.simplefilter("ignore")
     from homeworkflow.models import fit_model
 
-    if "nutpie_low_rank" in job:  # A/B switch of the model layer's nutpie setting
-        import homeworkflow.models.sampling as sampling
-
-        sampling.NUTPIE_LOW_RANK = bool(job["nutpie_low_rank"])
-
     start = time.perf_counter()
     config = load_config()
     data = model_data(job["model"], config, job.get("simulation"))

@@ -140,7 +140,21 @@ def test_from_config_defaults_and_data_key_ignored():
         0.9,
     )
     assert spec.gate.max_rhat == 1.01 and spec.gate.on_fail == "warn"
-    assert spec.save_group_effects
+    assert spec.save_group_effects and spec.mass_matrix == "low_rank"
+
+
+@pytest.mark.parametrize("mass_matrix, low_rank", [("low_rank", True), ("diagonal", False)])
+def test_mass_matrix_setting_reaches_nutpie(monkeypatch, mass_matrix, low_rank):
+    import nutpie
+
+    from homeworkflow.models.sampling import run_sampler
+
+    calls = []
+    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, backend: "compiled")
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kwargs: calls.append(kwargs) or "idata")
+    spec = ModelSpec.from_config("m", {**CFG, "mass_matrix": mass_matrix})
+    assert run_sampler(None, spec, threads=1)[0] == "idata"
+    assert calls[0]["low_rank_modified_mass_matrix"] is low_rank
 
 
 @pytest.mark.parametrize(
@@ -149,6 +163,7 @@ def test_from_config_defaults_and_data_key_ignored():
         ({"draw": 10}, "unknown config key\\(s\\) \\['draw'\\]"),
         ({"family": "poisson"}, "family must be one of"),
         ({"sampler": "stan"}, "sampler must be one of"),
+        ({"mass_matrix": "dense"}, "mass_matrix must be one of"),
         ({"chains": 0}, "'chains' must be an integer of at least 1"),
         ({"gate": {"max_rhat": 1.01, "rhat": 2}}, "unknown gate key"),
         ({"gate": {"on_fail": "ignore"}}, "on_fail must be"),

@@ -89,6 +89,7 @@ def _run_info(spec: ModelSpec, design, threads: int) -> dict:
         "tune": spec.tune,
         "seed": spec.seed,
         "target_accept": spec.target_accept,
+        "mass_matrix": spec.mass_matrix if spec.sampler == "nutpie" else "diagonal",
         "threads": threads,
         "n_obs": design.n,
         "n_levels": {e.factor: len(e.levels) for e in design.group_effects},

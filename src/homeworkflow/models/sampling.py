@@ -15,13 +15,6 @@ from .spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
-# On, for robustness. Measured (bench/README.md, 2 pinned cores, 4 x (1000 + 1000)): nutpie
-# 0.16.8's low-rank mass-matrix adaptation makes each gradient 3.8-4.8x dearer on the workflow's own
-# models (homework 0.58 vs 0.15 ms, phq9_change 0.46 vs 0.10 ms) for at most 1.3x the min ESS, so
-# off would halve their fits; but without it the exam model (tests/test_models_reference.py) no
-# longer matches brms within the tolerances. A per-model switch is the open follow-up.
-NUTPIE_LOW_RANK = True
-
 
 def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.InferenceData, dict]:
     """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds."""
@@ -57,7 +50,7 @@ def _nutpie(model: pm.Model, spec: ModelSpec, threads: int):
         cores=threads,
         seed=spec.seed,
         target_accept=spec.target_accept,
-        low_rank_modified_mass_matrix=NUTPIE_LOW_RANK,
+        low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank",
         save_warmup=False,
         progress_bar=False,
     )

@@ -10,6 +10,8 @@ from .priors import Prior, parse_priors
 
 FAMILIES = ("bernoulli", "gaussian")
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+# nutpie's mass-matrix adaptation; PyMC and numpyro always adapt a diagonal one.
+MASS_MATRICES = ("low_rank", "diagonal")
 DEFAULT_SEED = 1
 
 
@@ -56,6 +58,7 @@ class ModelSpec:
     tune: int = 1000
     seed: int = DEFAULT_SEED
     target_accept: float = 0.9
+    mass_matrix: str = "low_rank"
     gate: Gate = field(default_factory=Gate)
     save_group_effects: bool = True
 
@@ -94,6 +97,8 @@ class ModelSpec:
                 fail(f"'{key}' must be an integer of at least {minimum}, got {value!r}")
         if not 0 < self.target_accept < 1:
             fail(f"target_accept must lie in (0, 1), got {self.target_accept!r}")
+        if self.mass_matrix not in MASS_MATRICES:
+            fail(f"mass_matrix must be one of {MASS_MATRICES}, got {self.mass_matrix!r}")
         if not isinstance(self.reference_levels, dict):
             fail("reference_levels must be a mapping of column -> level")
         if not isinstance(self.save_group_effects, bool):
