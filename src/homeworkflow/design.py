@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 log = logging.getLogger(__name__)
 
@@ -812,6 +811,8 @@ def uniformity_tests(ranks: Iterable[int], n_draws: int, bins: int) -> dict[str,
         raise ValueError(f"bins ({bins}) must divide the number of possible ranks ({n_draws + 1})")
     if ranks.size == 0 or ranks.min() < 0 or ranks.max() > n_draws:
         raise ValueError(f"ranks must lie in 0..{n_draws}")
+    from scipy import stats  # here, not at module level: the Snakefile imports this module
+
     counts = bin_counts(ranks, n_draws, bins)
     chi2 = stats.chisquare(counts)
     ks = stats.kstest((ranks + 0.5) / (n_draws + 1), "uniform")
@@ -885,6 +886,8 @@ def sbc_markdown(table: pd.DataFrame, alpha: float) -> str:
 def sbc_figure(ranks: pd.DataFrame, bins: int, level: float = 0.99):
     """Rank histograms, one panel per term, with the central `level` band of a bin count under
     uniformity (Binomial(replicates, 1/bins)) and its expectation (dashed)."""
+    from scipy import stats
+
     from .figures.style import FULL_WIDTH, NEUTRAL, PALETTE, figure_style, new_figure
 
     terms = list(dict.fromkeys(ranks["term"]))
