@@ -14,9 +14,11 @@ $(STAMP): requirements.lock
 	$(PY) -m pip install --quiet --requirement requirements.lock
 	touch $(STAMP)
 
+# The report is rebuilt only when the run changed (the manifest is rewritten whenever any output is).
+REPORT := results/$(RUN)/report.html
 run: $(STAMP)
 	$(SNAKEMAKE) --config run=$(RUN)
-	$(SNAKEMAKE) --config run=$(RUN) --report results/$(RUN)/report.html
+	if [ ! $(REPORT) -nt results/$(RUN)/manifest.json ]; then $(SNAKEMAKE) --config run=$(RUN) --report $(REPORT); fi
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not slurm" -q
