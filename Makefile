@@ -14,11 +14,15 @@ $(STAMP): requirements.lock
 	$(PY) -m pip install --quiet --requirement requirements.lock
 	touch $(STAMP)
 
-# The report is rebuilt only when the run changed (the manifest is rewritten whenever any output is).
+# The report is a make target: rebuilt when the run changed (the manifest is rewritten whenever any
+# output is) or a caption did; a second make call sees the manifest the workflow just wrote.
 REPORT := results/$(RUN)/report.html
 run: $(STAMP)
 	$(SNAKEMAKE) --config run=$(RUN)
-	if [ ! $(REPORT) -nt results/$(RUN)/manifest.json ]; then $(SNAKEMAKE) --config run=$(RUN) --report $(REPORT); fi
+	$(MAKE) --no-print-directory $(REPORT)
+
+$(REPORT): results/$(RUN)/manifest.json $(wildcard report/*.rst)
+	$(SNAKEMAKE) --config run=$(RUN) --report $@
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not slurm" -q
