@@ -150,7 +150,7 @@ def test_mass_matrix_setting_reaches_nutpie(monkeypatch, mass_matrix, low_rank):
     from homeworkflow.models.sampling import run_sampler
 
     calls = []
-    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, backend: "compiled")
+    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, backend, **kwargs: "compiled")
     monkeypatch.setattr(nutpie, "sample", lambda compiled, **kwargs: calls.append(kwargs) or "idata")
     spec = ModelSpec.from_config("m", {**CFG, "mass_matrix": mass_matrix})
     assert run_sampler(None, spec, threads=1)[0] == "idata"

@@ -39,8 +39,10 @@ def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.Infe
 def _nutpie(model: pm.Model, spec: ModelSpec, threads: int):
     import nutpie
 
+    from .nutpie_numba import compile_nutpie_numba
+
     start = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compiled = compile_nutpie_numba(model)
     compiled_at = time.perf_counter()
     idata = nutpie.sample(
         compiled,

@@ -28,6 +28,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from ..models.nutpie_numba import compile_nutpie_numba
 from .slopes import INTERACTION, INTERVAL_COLUMNS, REVIEW, draw_summary
 
 ME_METHOD = "Bayesian measurement-error model (latent true review %)"
@@ -212,7 +213,7 @@ def fit_measurement_error_model(
     if sampler == "nutpie":
         import nutpie
 
-        compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=kept)
+        compiled = compile_nutpie_numba(model, var_names=kept)
         idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
     elif sampler == "pymc":
         idata = pm.sample(**common, random_seed=seed, model=model, var_names=kept, progressbar=False)
