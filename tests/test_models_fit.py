@@ -85,6 +85,15 @@ def test_diagnostics_json(logistic_fit, tmp_path):
     assert diag["gate"] == {"max_rhat": 1.01, "min_ess": 400, "max_divergences": 0, "on_fail": "warn"}
     assert diag["sampler"] == "nutpie" and diag["n_levels"] == {"therapist_id": 15}
     assert diag["total_s"] >= diag["compile_s"] + diag["sampling_s"] > 0
+    posterior = logistic_fit.idata.posterior
+    for key, stat in (
+        ("max_rhat", az.rhat(posterior)),
+        ("min_ess_bulk", az.ess(posterior, method="bulk")),
+        ("min_ess_tail", az.ess(posterior, method="tail")),
+    ):
+        values = np.concatenate([v.to_numpy().ravel() for v in stat.data_vars.values()])
+        expected = values.max() if key == "max_rhat" else values.min()
+        assert diag[key] == pytest.approx(expected, rel=1e-9), key
 
 
 def test_posterior_netcdf_has_log_likelihood_and_named_dims(logistic_fit, tmp_path):

@@ -11,6 +11,7 @@ import xarray as xr
 from scipy.special import expit
 from scipy.stats import norm
 
+from . import convergence
 from .build import linear_predictor
 from .formula import Design
 from .spec import Gate
@@ -47,7 +48,11 @@ def _interval_rows(draws: xr.Dataset, prefix: str = "") -> list[dict]:
 
 def summary_table(posterior: xr.Dataset) -> pd.DataFrame:
     draws = term_draws(posterior)
-    ess_bulk, ess_tail, rhat = az.ess(draws, method="bulk"), az.ess(draws, method="tail"), az.rhat(draws)
+    stacked = stack_parameters(draws)
+    ess_bulk, ess_tail, rhat = (
+        dict(zip(draws.data_vars, stat(stacked)))
+        for stat in (convergence.ess_bulk, convergence.ess_tail, convergence.rhat)
+    )
     rows = []
     for name, interval in zip(draws.data_vars, _interval_rows(draws)):
         rows.append(
@@ -174,9 +179,9 @@ def _thinned_internal_draws(internal: xr.Dataset, design: Design) -> dict:
 
 def diagnostics(sample_stats: xr.Dataset, posterior: xr.Dataset, gate: Gate) -> dict:
     """Convergence diagnostics over every saved parameter, and whether they pass the gate."""
+    stacked = stack_parameters(posterior)
     rhat, ess_bulk, ess_tail = (
-        np.concatenate([v.to_numpy().ravel() for v in stat.data_vars.values()])
-        for stat in (az.rhat(posterior), az.ess(posterior, method="bulk"), az.ess(posterior, method="tail"))
+        stat(stacked) for stat in (convergence.rhat, convergence.ess_bulk, convergence.ess_tail)
     )
     result = {
         "divergences": int(sample_stats["diverging"].sum()),
@@ -190,6 +195,15 @@ def diagnostics(sample_stats: xr.Dataset, posterior: xr.Dataset, gate: Gate) -> 
     result["gate_failures"] = gate_failures(result, gate)
     result["gate_passed"] = not result["gate_failures"]
     return result
+
+
+def stack_parameters(posterior: xr.Dataset) -> np.ndarray:
+    """Every scalar of every variable as one (chain, draw, parameter) array."""
+    arrays = [
+        var.transpose(*SAMPLE_DIMS, ...).to_numpy().reshape(var.sizes["chain"], var.sizes["draw"], -1)
+        for var in posterior.data_vars.values()
+    ]
+    return np.concatenate(arrays, axis=2)
 
 
 def gate_failures(diag: dict, gate: Gate) -> list[str]:
