@@ -40,7 +40,7 @@ CASES = {
 def test_equal_to_arviz(case):
     draws = ar1_draws(np.random.default_rng(1), **CASES[case])
     expected = arviz_values(draws)
-    got = convergence.rhat(draws), convergence.ess_bulk(draws), convergence.ess_tail(draws)
+    got = convergence.diagnose(draws)
     for name, e, g in zip(("rhat", "ess_bulk", "ess_tail"), expected, got):
         np.testing.assert_allclose(g, e, rtol=1e-9, equal_nan=True, err_msg=name)
 
@@ -53,14 +53,20 @@ def test_equal_to_arviz_for_disagreeing_chains_constants_ties_and_nan():
     draws[:, :, 2] = np.round(draws[:, :, 2])  # heavy ties (a discrete quantity)
     draws[0, 7, 3] = np.nan
     expected = arviz_values(draws)
-    got = convergence.rhat(draws), convergence.ess_bulk(draws), convergence.ess_tail(draws)
+    got = convergence.diagnose(draws)
     for name, e, g in zip(("rhat", "ess_bulk", "ess_tail"), expected, got):
         np.testing.assert_allclose(g, e, rtol=1e-9, equal_nan=True, err_msg=name)
-    assert got[0][0] > 1.5 and np.isnan(got[1][3])
+    assert got.rhat[0] > 1.5 and np.isnan(got.ess_bulk[3])
+
+
+def test_average_ranks_equal_scipys_with_ties():
+    from scipy.stats import rankdata
+
+    rows = np.random.default_rng(4).integers(0, 5, size=(3, 50)).astype(float)
+    np.testing.assert_array_equal(convergence._average_ranks(rows), rankdata(rows, axis=1))
 
 
 def test_too_few_draws_is_nan_and_bad_shapes_are_an_error():
-    draws = np.ones((2, 3, 2))
-    assert np.isnan(convergence.ess_bulk(draws)).all() and np.isnan(convergence.rhat(draws)).all()
+    assert np.isnan(convergence.diagnose(np.ones((2, 3, 2)))).all()
     with pytest.raises(ValueError, match="chain, draw, parameter"):
-        convergence.rhat(np.ones(5))
+        convergence.diagnose(np.ones(5))

@@ -5,52 +5,50 @@ al. 2021, arXiv:1903.08008), equal to them to floating-point rounding (tests/tes
 but computed for every parameter in one pass of array operations: ArviZ loops over parameters in
 Python, which took 2-4 s of every model job with a few hundred group-level effects.
 
-Every function takes draws shaped (chain, draw, parameter) and returns one value per parameter;
-NaN where ArviZ gives NaN (a parameter with a NaN draw; R-hat with one chain; fewer than 4 draws).
+`diagnose` takes draws shaped (chain, draw, parameter) and returns one value per parameter; NaN
+where ArviZ gives NaN (a parameter with a NaN draw; R-hat with one chain; fewer than 4 draws).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.fft import next_fast_len
-from scipy.stats import norm, rankdata
+from scipy.special import ndtri
 
 MIN_DRAWS = 4
 TAIL_PROBS = (0.05, 0.95)
 
 
-def rhat(draws: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat: the larger of the bulk and the folded (tail) R-hat."""
+class Diagnostics(NamedTuple):
+    """One value per parameter."""
+
+    rhat: np.ndarray
+    ess_bulk: np.ndarray
+    ess_tail: np.ndarray
+
+
+def diagnose(draws: np.ndarray) -> Diagnostics:
+    """Rank-normalised split R-hat (the larger of bulk and folded), bulk ESS and tail ESS (the
+    smaller ESS of the 5% and 95% quantile indicators)."""
     draws = _as_3d(draws)
-    if draws.shape[0] < 2 or draws.shape[1] < MIN_DRAWS:
-        return np.full(draws.shape[2], np.nan)
+    n_chain, n_draw, n_par = draws.shape
+    nan = np.full(n_par, np.nan)
+    if n_draw < MIN_DRAWS:
+        return Diagnostics(nan, nan, nan)
     split = _split_chains(draws)
-    folded = np.abs(split - np.median(split.reshape(-1, split.shape[2]), axis=0))
+    z_split = _z_scale(split)
     with np.errstate(invalid="ignore", divide="ignore"):
-        value = np.maximum(_rhat(_z_scale(split)), _rhat(_z_scale(folded)))
-    return _nan_where_invalid(value, draws)
-
-
-def ess_bulk(draws: np.ndarray) -> np.ndarray:
-    """Bulk effective sample size: ESS of the rank-normalised split chains."""
-    draws = _as_3d(draws)
-    if draws.shape[1] < MIN_DRAWS:
-        return np.full(draws.shape[2], np.nan)
-    return _nan_where_invalid(_ess(_z_scale(_split_chains(draws))), draws)
-
-
-def ess_tail(draws: np.ndarray) -> np.ndarray:
-    """Tail effective sample size: the smaller ESS of the 5% and 95% quantile indicators."""
-    draws = _as_3d(draws)
-    if draws.shape[1] < MIN_DRAWS:
-        return np.full(draws.shape[2], np.nan)
-    flat = draws.reshape(-1, draws.shape[2])
-    with np.errstate(invalid="ignore"):
-        quantiles = np.quantile(flat, TAIL_PROBS, axis=0)
-    value = np.minimum(
-        *(_ess(_split_chains((draws <= q).astype(float))) for q in quantiles),
-    )
-    return _nan_where_invalid(value, draws)
+        if n_chain >= 2:
+            folded = np.abs(split - np.median(split.reshape(-1, n_par), axis=0))
+            rhat = np.maximum(_rhat(z_split), _rhat(_z_scale(folded)))
+        else:
+            rhat = nan
+        quantiles = np.quantile(draws.reshape(-1, n_par), TAIL_PROBS, axis=0)
+    ess_tail = np.minimum(*(_ess(_split_chains((draws <= q).astype(float))) for q in quantiles))
+    invalid = np.isnan(draws).any(axis=(0, 1))
+    return Diagnostics(*(np.where(invalid, np.nan, v) for v in (rhat, _ess(z_split), ess_tail)))
 
 
 def _as_3d(draws) -> np.ndarray:
@@ -62,10 +60,6 @@ def _as_3d(draws) -> np.ndarray:
     return draws
 
 
-def _nan_where_invalid(value: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(draws).any(axis=(0, 1)), np.nan, value)
-
-
 def _split_chains(draws: np.ndarray) -> np.ndarray:
     """Each chain's first and last halves as two chains (the middle draw of an odd count is dropped)."""
     half = draws.shape[1] // 2
@@ -74,9 +68,26 @@ def _split_chains(draws: np.ndarray) -> np.ndarray:
 
 def _z_scale(draws: np.ndarray) -> np.ndarray:
     """Normal scores of the ranks over all chains and draws (Blom's offset 3/8)."""
-    flat = draws.reshape(-1, draws.shape[2])
-    ranks = rankdata(flat, method="average", axis=0)
-    return norm.ppf((ranks - 3 / 8) / (flat.shape[0] + 1 / 4)).reshape(draws.shape)
+    by_parameter = draws.reshape(-1, draws.shape[2]).T
+    ranks = _average_ranks(by_parameter)
+    return ndtri((ranks - 3 / 8) / (ranks.shape[1] + 1 / 4)).T.reshape(draws.shape)
+
+
+def _average_ranks(rows: np.ndarray) -> np.ndarray:
+    """1-based ranks within each row, ties given their average rank (scipy's rankdata, 5x faster)."""
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    n = rows.shape[1]
+    position = np.broadcast_to(np.arange(n), rows.shape)
+    starts = np.ones(rows.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones(rows.shape, dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, position, n)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(rows.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
+    return ranks
 
 
 def _rhat(draws: np.ndarray) -> np.ndarray:

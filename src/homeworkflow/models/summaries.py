@@ -49,10 +49,7 @@ def _interval_rows(draws: xr.Dataset, prefix: str = "") -> list[dict]:
 def summary_table(posterior: xr.Dataset) -> pd.DataFrame:
     draws = term_draws(posterior)
     stacked = stack_parameters(draws)
-    ess_bulk, ess_tail, rhat = (
-        dict(zip(draws.data_vars, stat(stacked)))
-        for stat in (convergence.ess_bulk, convergence.ess_tail, convergence.rhat)
-    )
+    rhat, ess_bulk, ess_tail = (dict(zip(draws.data_vars, stat)) for stat in convergence.diagnose(stacked))
     rows = []
     for name, interval in zip(draws.data_vars, _interval_rows(draws)):
         rows.append(
@@ -180,9 +177,7 @@ def _thinned_internal_draws(internal: xr.Dataset, design: Design) -> dict:
 def diagnostics(sample_stats: xr.Dataset, posterior: xr.Dataset, gate: Gate) -> dict:
     """Convergence diagnostics over every saved parameter, and whether they pass the gate."""
     stacked = stack_parameters(posterior)
-    rhat, ess_bulk, ess_tail = (
-        stat(stacked) for stat in (convergence.rhat, convergence.ess_bulk, convergence.ess_tail)
-    )
+    rhat, ess_bulk, ess_tail = convergence.diagnose(stacked)
     result = {
         "divergences": int(sample_stats["diverging"].sum()),
         "max_rhat": float(np.nanmax(rhat)),
