@@ -5,6 +5,10 @@ STAMP   := $(VENV)/.installed
 CORES   ?= all
 RUN     ?= default
 SNAKEMAKE := $(VENV)/bin/snakemake --cores $(CORES)
+# A model fit spends most of its time compiling, on one thread: two fits side by side on half the
+# cores each finish sooner than one at a time on all (cold make run on 2 cores: 193 s against
+# 336 s, bench/results/workflow_cold_threads*.md). MAX_THREADS=4 restores the rules' own threads.
+MAX_THREADS ?= $(shell n=$$(nproc); echo $$(( n / 2 > 1 ? n / 2 : 1 )))
 
 .PHONY: run test test-slow test-slurm bench lint fmt lock clean-venv
 
@@ -18,7 +22,7 @@ $(STAMP): requirements.lock
 # output is) or a caption did; a second make call sees the manifest the workflow just wrote.
 REPORT := results/$(RUN)/report.html
 run: $(STAMP)
-	$(SNAKEMAKE) --config run=$(RUN)
+	$(SNAKEMAKE) --max-threads $(MAX_THREADS) --config run=$(RUN)
 	$(MAKE) --no-print-directory $(REPORT)
 
 $(REPORT): results/$(RUN)/manifest.json $(wildcard report/*.rst)

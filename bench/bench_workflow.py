@@ -1,6 +1,6 @@
 """End-to-end `make run` equivalent in a fresh copy of the working tree: cold, warm, no-op.
 
-    .venv/bin/python bench/bench_workflow.py [--cores 2] [--keep]
+    .venv/bin/python bench/bench_workflow.py [--cores 2] [--max-threads N] [--cold-only] [--keep]
 
 1. cold: empty compile caches (.cache/compile/<model> in the copy), no results: the full workflow
    (`snakemake --cores N`) then the report (`snakemake --report`), as `make run` does;
@@ -81,14 +81,12 @@ def latest_log(workdir: Path) -> Path:
     return max((workdir / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
 
 
-def make_run(workdir: Path, cores: int, label: str, rows: list, jobs: dict) -> None:
+def make_run(workdir: Path, flags: list[str], label: str, rows: list, jobs: dict) -> None:
     row = {"run": label}
-    row["workflow_s"] = round(snakemake(workdir, ["--cores", str(cores)]), 1)
+    row["workflow_s"] = round(snakemake(workdir, flags), 1)
     jobs[label] = job_times(latest_log(workdir))
     try:
-        row["report_s"] = round(
-            snakemake(workdir, ["--cores", str(cores), "--report", "results/default/report.html"]), 1
-        )
+        row["report_s"] = round(snakemake(workdir, [*flags, "--report", "results/default/report.html"]), 1)
     except RuntimeError as exc:  # a broken report is reported, the timings still count
         row["report_s"], row["report_error"] = None, str(exc).splitlines()[-1][:200]
     row["make_run_s"] = round(row["workflow_s"] + (row["report_s"] or 0), 1)
@@ -97,40 +95,47 @@ def make_run(workdir: Path, cores: int, label: str, rows: list, jobs: dict) -> N
     print(row, flush=True)
 
 
-def finish(rows: list, jobs: dict, cores: int) -> None:
+def finish(rows: list, jobs: dict, flags: list[str], name: str) -> None:
     per_job = sorted({r for j in jobs.values() for r in j}, key=lambda r: -jobs.get("cold", {}).get(r, 0))
     for rule in per_job:
         rows.append({"run": f"job: {rule}", **{f"{k}_s": round(v.get(rule, 0), 1) for k, v in jobs.items()}})
     notes = (
-        f"Fresh copy of the working tree, `snakemake --cores {cores}` then `--report` (= make run). "
+        f"Fresh copy of the working tree, `snakemake {' '.join(flags)}` then `--report` (= make run). "
         "Rows 'job: <rule>' are the summed wall seconds of that rule's jobs (cold_s, warm_s), from the "
         "Snakemake log; jobs overlap on the cores, so they add up to more than the wall."
     )
-    save("workflow", rows, notes)
+    save(name, rows, notes)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--max-threads", type=int, help="snakemake --max-threads (as make run sets it)")
+    parser.add_argument("--cold-only", action="store_true", help="skip the warm and no-op runs")
+    parser.add_argument("--name", default="workflow", help="results name")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
     args = parser.parse_args(argv)
+    flags = ["--cores", str(args.cores)]
+    if args.max_threads:
+        flags += ["--max-threads", str(args.max_threads)]
     tmp = Path(tempfile.mkdtemp(prefix="hw-bench-"))
     rows, jobs = [], {}
     try:
         copy_tree(tmp)
-        make_run(tmp, args.cores, "cold", rows, jobs)
-        shutil.rmtree(tmp / "results")
-        (tmp / "results").mkdir()
-        make_run(tmp, args.cores, "warm", rows, jobs)
-        noop = round(snakemake(tmp, ["--cores", str(args.cores)]), 1)
-        rows.append({"run": "no-op", "workflow_s": noop, "make_run_s": noop})
-        print(rows[-1], flush=True)
+        make_run(tmp, flags, "cold", rows, jobs)
+        if not args.cold_only:
+            shutil.rmtree(tmp / "results")
+            (tmp / "results").mkdir()
+            make_run(tmp, flags, "warm", rows, jobs)
+            noop = round(snakemake(tmp, flags), 1)
+            rows.append({"run": "no-op", "workflow_s": noop, "make_run_s": noop})
+            print(rows[-1], flush=True)
     finally:
         if args.keep:
             print("kept", tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    finish(rows, jobs, args.cores)
+    finish(rows, jobs, flags, args.name)
     return rows
 
 

@@ -62,6 +62,35 @@ def bernoulli_logit_logp(y, eta):
     return y * eta - pt.softplus(eta)
 
 
+def log_likelihood(internal: xr.Dataset, design: Design, family: str, block: int = 250) -> xr.Dataset:
+    """The likelihood of `build_model` at every draw, (chain, draw, obs), in NumPy: what
+    pm.compute_log_likelihood gives, without compiling a function and calling it once per draw.
+    Works through `block` draws at a time, so temporaries stay at block x observations."""
+    out = np.empty((internal.sizes["chain"], internal.sizes["draw"], design.n))
+    for chain in range(out.shape[0]):
+        for start in range(0, out.shape[1], block):
+            draws = internal.isel(chain=chain, draw=slice(start, start + block))
+
+            def values(name, draws=draws):
+                return draws[name].transpose("draw", ...).to_numpy()
+
+            eta = values("Intercept_std")[:, np.newaxis] if design.has_intercept else 0.0
+            if design.terms:
+                eta = eta + values("b_std") @ design.X.T
+            for k, effect in enumerate(design.group_effects):
+                term = (values(f"z_{k}") * values("sd_std")[:, k, np.newaxis])[:, effect.index]
+                eta = eta + (term if effect.values is None else term * effect.values)
+            if family == "bernoulli":
+                loglik = design.y * eta - np.logaddexp(0.0, eta)
+            else:
+                sigma = design.y_scale * values("sigma_std")[:, np.newaxis]
+                residual = (design.y - design.y_center - design.y_scale * eta) / sigma
+                loglik = -0.5 * residual**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+            out[chain, start : start + block] = loglik
+    coords = {"chain": internal["chain"].values, "draw": internal["draw"].values}
+    return xr.Dataset({design.outcome: (("chain", "draw", "obs"), out)}, coords=coords)
+
+
 def linear_predictor(design: Design, intercept, beta, effects):
     """eta on the standardised scale; works on PyTensor tensors and on NumPy draws alike."""
     eta = intercept + (design.X @ beta if beta is not None else 0.0)

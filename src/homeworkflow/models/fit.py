@@ -12,7 +12,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from .build import build_model, to_data_scale
+from .build import build_model, log_likelihood, to_data_scale
 from .errors import ConvergenceError
 from .formula import build_design
 from .priors import resolve_priors
@@ -46,16 +46,14 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResul
     sampled, timings = run_sampler(model, spec, threads)
 
     post_start = time.perf_counter()
-    log_likelihood = pm.compute_log_likelihood(
-        sampled, model=model, extend_inferencedata=False, progressbar=False
-    )
+    loglik = log_likelihood(sampled.posterior, design, spec.family)
     ppc = ppc_table(sampled.posterior, design, spec.family, spec.seed)
     posterior = to_data_scale(
         sampled.posterior, design, spec.family, keep_group_effects=spec.save_group_effects
     )
     idata = az.InferenceData(
         posterior=posterior,
-        log_likelihood=log_likelihood,
+        log_likelihood=loglik,
         sample_stats=sampled.sample_stats,
         observed_data=xr.Dataset({design.outcome: ("obs", design.y)}),
     )
