@@ -4,6 +4,10 @@ import sys
 
 from snakemake.utils import validate
 
+# jsonschema imports rfc3987_syntax, which spends about 1.8 s building a parser for the "iri"
+# format check our schemas never use (python-jsonschema/jsonschema#1428): keep it out.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 # The workflow's Python package, importable here and in every job's script.
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
