@@ -2,7 +2,8 @@
 
 The simulator's three sizes are scaled together from the paper's (103 therapists, 274 clients,
 680 sessions). Each size is one fresh-process fit through `homeworkflow.models.fit_model`, with
-`save_group_effects: false` (the saved trace keeps no per-client draws), warm compile caches.
+`save_group_effects: false` and `save_log_likelihood: false` (no per-client draws, no
+chains x draws x sessions log-likelihood), warm compile caches.
 
     CPU, default sampler (nutpie), 2 threads:
         .venv/bin/python bench/bench_scaling.py --device cpu --sizes 1e3 1e4 1e5
@@ -47,7 +48,13 @@ def one(size: str, device: str, draws: int, threads: int, timeout: float | None)
     job = {
         "model": "homework",
         "simulation": {"sizes": sizes_for(n)},
-        "overrides": {"sampler": sampler, "draws": draws, "tune": draws, "save_group_effects": False},
+        "overrides": {
+            "sampler": sampler,
+            "draws": draws,
+            "tune": draws,
+            "save_group_effects": False,
+            "save_log_likelihood": False,
+        },
         "threads": threads,
         "cache": str(BENCH_CACHE),
         "label": {"size": size, "device": device},
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     notes = (
         f"Study 1 homework model, device={args.device}, threads={args.threads}, "
         f"sampler={'nutpie (default)' if args.device == 'cpu' else 'numpyro, vectorised chains'}, "
-        "4 chains, draws as stated (tune = draws), save_group_effects false. Host: "
+        "4 chains, draws as stated (tune = draws), save_group_effects and save_log_likelihood false. Host: "
         + os.environ.get("BENCH_HOST", "this machine")
     )
     save(args.name or f"scaling_{args.device}", rows, notes)

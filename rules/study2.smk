@@ -72,6 +72,6 @@ rule study2_measurement_error:
         detection=config["study2"]["detection"],
         sampling=config["sampling"],
         seed=config["seed"],
-        compile_cache=".cache/compile/measurement_error",
+        compile_cache=lambda wildcards: f".cache/compile/measurement_error_{wildcards.outcome}",
     script:
         "../scripts/study2_measurement_error.py"

@@ -164,6 +164,7 @@ def test_mass_matrix_setting_reaches_nutpie(monkeypatch, mass_matrix, low_rank):
         ({"family": "poisson"}, "family must be one of"),
         ({"sampler": "stan"}, "sampler must be one of"),
         ({"mass_matrix": "dense"}, "mass_matrix must be one of"),
+        ({"save_log_likelihood": "no"}, "save_log_likelihood must be true or false"),
         ({"chains": 0}, "'chains' must be an integer of at least 1"),
         ({"gate": {"max_rhat": 1.01, "rhat": 2}}, "unknown gate key"),
         ({"gate": {"on_fail": "ignore"}}, "on_fail must be"),

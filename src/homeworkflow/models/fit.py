@@ -46,14 +46,18 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResul
     sampled, timings = run_sampler(model, spec, threads)
 
     post_start = time.perf_counter()
-    loglik = log_likelihood(sampled.posterior, design, spec.family)
+    loglik = (
+        {"log_likelihood": log_likelihood(sampled.posterior, design, spec.family)}
+        if spec.save_log_likelihood
+        else {}
+    )
     ppc = ppc_table(sampled.posterior, design, spec.family, spec.seed)
     posterior = to_data_scale(
         sampled.posterior, design, spec.family, keep_group_effects=spec.save_group_effects
     )
     idata = az.InferenceData(
         posterior=posterior,
-        log_likelihood=loglik,
+        **loglik,
         sample_stats=sampled.sample_stats,
         observed_data=xr.Dataset({design.outcome: ("obs", design.y)}),
     )

@@ -61,6 +61,7 @@ class ModelSpec:
     mass_matrix: str = "low_rank"
     gate: Gate = field(default_factory=Gate)
     save_group_effects: bool = True
+    save_log_likelihood: bool = True
 
     @classmethod
     def from_config(cls, name: str, cfg: dict) -> ModelSpec:
@@ -101,5 +102,6 @@ class ModelSpec:
             fail(f"mass_matrix must be one of {MASS_MATRICES}, got {self.mass_matrix!r}")
         if not isinstance(self.reference_levels, dict):
             fail("reference_levels must be a mapping of column -> level")
-        if not isinstance(self.save_group_effects, bool):
-            fail(f"save_group_effects must be true or false, got {self.save_group_effects!r}")
+        for key in ("save_group_effects", "save_log_likelihood"):
+            if not isinstance(getattr(self, key), bool):
+                fail(f"{key} must be true or false, got {getattr(self, key)!r}")
