@@ -37,17 +37,19 @@ def diagnose(draws: np.ndarray) -> Diagnostics:
     nan = np.full(n_par, np.nan)
     if n_draw < MIN_DRAWS:
         return Diagnostics(nan, nan, nan)
-    split = _split_chains(draws)
+    # Internally (parameter, chain, draw), C order: every reduction runs along contiguous memory.
+    x = np.ascontiguousarray(np.moveaxis(draws, 2, 0))
+    split = _split_chains(x)
     z_split = _z_scale(split)
     with np.errstate(invalid="ignore", divide="ignore"):
         if n_chain >= 2:
-            folded = np.abs(split - np.median(split.reshape(-1, n_par), axis=0))
+            folded = np.abs(split - np.median(split.reshape(n_par, -1), axis=1)[:, None, None])
             rhat = np.maximum(_rhat(z_split), _rhat(_z_scale(folded)))
         else:
             rhat = nan
-        quantiles = np.quantile(draws.reshape(-1, n_par), TAIL_PROBS, axis=0)
-    ess_tail = np.minimum(*(_ess(_split_chains((draws <= q).astype(float))) for q in quantiles))
-    invalid = np.isnan(draws).any(axis=(0, 1))
+        quantiles = np.quantile(x.reshape(n_par, -1), TAIL_PROBS, axis=1)
+    ess_tail = np.minimum(*(_ess(_split_chains((x <= q[:, None, None]).astype(float))) for q in quantiles))
+    invalid = np.isnan(x).any(axis=(1, 2))
     return Diagnostics(*(np.where(invalid, np.nan, v) for v in (rhat, _ess(z_split), ess_tail)))
 
 
@@ -60,17 +62,16 @@ def _as_3d(draws) -> np.ndarray:
     return draws
 
 
-def _split_chains(draws: np.ndarray) -> np.ndarray:
+def _split_chains(x: np.ndarray) -> np.ndarray:
     """Each chain's first and last halves as two chains (the middle draw of an odd count is dropped)."""
-    half = draws.shape[1] // 2
-    return np.concatenate([draws[:, :half], draws[:, draws.shape[1] - half :]], axis=0)
+    half = x.shape[2] // 2
+    return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1)
 
 
-def _z_scale(draws: np.ndarray) -> np.ndarray:
+def _z_scale(x: np.ndarray) -> np.ndarray:
     """Normal scores of the ranks over all chains and draws (Blom's offset 3/8)."""
-    by_parameter = draws.reshape(-1, draws.shape[2]).T
-    ranks = _average_ranks(by_parameter)
-    return ndtri((ranks - 3 / 8) / (ranks.shape[1] + 1 / 4)).T.reshape(draws.shape)
+    ranks = _average_ranks(x.reshape(x.shape[0], -1))
+    return ndtri((ranks - 3 / 8) / (ranks.shape[1] + 1 / 4)).reshape(x.shape)
 
 
 def _average_ranks(rows: np.ndarray) -> np.ndarray:
@@ -78,63 +79,68 @@ def _average_ranks(rows: np.ndarray) -> np.ndarray:
     order = np.argsort(rows, axis=1)
     ordered = np.take_along_axis(rows, order, axis=1)
     n = rows.shape[1]
-    position = np.broadcast_to(np.arange(n), rows.shape)
-    starts = np.ones(rows.shape, dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ends = np.ones(rows.shape, dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
-    last = np.minimum.accumulate(np.where(ends, position, n)[:, ::-1], axis=1)[:, ::-1]
+    sorted_ranks = np.tile(np.arange(1.0, n + 1.0), (rows.shape[0], 1))
+    equal_next = ordered[:, 1:] == ordered[:, :-1]
+    tied = equal_next.any(axis=1)  # continuous draws rarely tie: only those rows need averaging
+    if tied.any():
+        starts = np.ones((tied.sum(), n), dtype=bool)
+        starts[:, 1:] = ~equal_next[tied]
+        ends = np.ones_like(starts)
+        ends[:, :-1] = starts[:, 1:]
+        position = np.arange(n)
+        first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, position, n)[:, ::-1], axis=1)[:, ::-1]
+        sorted_ranks[tied] = (first + last) / 2 + 1
     ranks = np.empty(rows.shape)
-    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
+    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
     return ranks
 
 
-def _rhat(draws: np.ndarray) -> np.ndarray:
-    n_draw = draws.shape[1]
-    between = n_draw * draws.mean(axis=1).var(axis=0, ddof=1)
-    within = draws.var(axis=1, ddof=1).mean(axis=0)
+def _rhat(x: np.ndarray) -> np.ndarray:
+    n_draw = x.shape[2]
+    between = n_draw * x.mean(axis=2).var(axis=1, ddof=1)
+    within = x.var(axis=2, ddof=1).mean(axis=1)
     return np.sqrt((between / within + n_draw - 1) / n_draw)
 
 
-def _autocov(draws: np.ndarray) -> np.ndarray:
-    """Autocovariance of each chain at every lag, by FFT (axis 1)."""
-    n_draw = draws.shape[1]
-    centred = draws - draws.mean(axis=1, keepdims=True)
+def _autocov(x: np.ndarray) -> np.ndarray:
+    """Autocovariance of each chain at every lag, by FFT (last axis)."""
+    n_draw = x.shape[2]
+    centred = x - x.mean(axis=2, keepdims=True)
     size = next_fast_len(2 * n_draw)
-    spectrum = np.fft.rfft(centred, n=size, axis=1)
+    spectrum = np.fft.rfft(centred, n=size, axis=2)
     spectrum *= np.conjugate(spectrum)
-    return np.fft.irfft(spectrum, n=size, axis=1)[:, :n_draw] / n_draw
+    return np.fft.irfft(spectrum, n=size, axis=2)[:, :, :n_draw] / n_draw
 
 
-def _ess(draws: np.ndarray) -> np.ndarray:
-    """ESS of (chain, draw, parameter) draws with Geyer's initial monotone sequence."""
-    n_chain, n_draw, _ = draws.shape
+def _ess(x: np.ndarray) -> np.ndarray:
+    """ESS of (parameter, chain, draw) draws with Geyer's initial monotone sequence."""
+    n_par, n_chain, n_draw = x.shape
     total = n_chain * n_draw
-    constant = (draws.max(axis=(0, 1)) - draws.min(axis=(0, 1))) < np.finfo(float).resolution
-    acov_mean = _autocov(draws).mean(axis=0)  # (lag, parameter)
-    mean_var = acov_mean[0] * n_draw / (n_draw - 1.0)
+    constant = (x.max(axis=(1, 2)) - x.min(axis=(1, 2))) < np.finfo(float).resolution
+    acov_mean = _autocov(x).mean(axis=1)  # (parameter, lag)
+    mean_var = acov_mean[:, :1] * n_draw / (n_draw - 1.0)
     var_plus = mean_var * (n_draw - 1.0) / n_draw
     if n_chain > 1:
-        var_plus = var_plus + draws.mean(axis=1).var(axis=0, ddof=1)
+        var_plus = var_plus + x.mean(axis=2).var(axis=1, ddof=1)[:, np.newaxis]
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = 1.0 - (mean_var - acov_mean) / var_plus
-    rho[0] = 1.0
+    rho[:, 0] = 1.0
 
     # Pair sums rho[2k] + rho[2k+1]; Geyer's initial positive sequence reads pairs 1..k_max.
     k_max = max((n_draw - 3) // 2, 0)
-    pairs = rho[0 : 2 * k_max + 1 : 2] + rho[1 : 2 * k_max + 2 : 2]
-    stops = np.vstack([pairs[1:] <= 0, np.ones((1, pairs.shape[1]), dtype=bool)])
-    first_stop = np.minimum(stops.argmax(axis=0) + 1, k_max)
-    k_last = np.where(pairs[0] > 0, first_stop, 0)  # the last pair read; pairs before it are kept
+    pairs = rho[:, 0 : 2 * k_max + 1 : 2] + rho[:, 1 : 2 * k_max + 2 : 2]
+    stops = np.hstack([pairs[:, 1:] <= 0, np.ones((n_par, 1), dtype=bool)])
+    first_stop = np.minimum(stops.argmax(axis=1) + 1, k_max)
+    k_last = np.where(pairs[:, 0] > 0, first_stop, 0)  # the last pair read; pairs before it are kept
 
     # Initial monotone sequence: each kept pair sum is at most the one before it.
-    monotone = np.minimum.accumulate(pairs, axis=0)
-    kept = np.arange(len(pairs))[:, np.newaxis] < k_last
-    kept_sum = np.where(kept, monotone, 0.0).sum(axis=0)
-    columns = np.arange(rho.shape[1])
-    last_even = np.where(k_last > 0, rho[2 * k_last, columns], 1.0)
-    last_pair_kept = (k_last == 0) | (pairs[k_last, columns] >= 0)
+    monotone = np.minimum.accumulate(pairs, axis=1)
+    kept = np.arange(pairs.shape[1]) < k_last[:, np.newaxis]
+    kept_sum = np.where(kept, monotone, 0.0).sum(axis=1)
+    rows = np.arange(n_par)
+    last_even = np.where(k_last > 0, rho[rows, 2 * k_last], 1.0)
+    last_pair_kept = (k_last == 0) | (pairs[rows, k_last] >= 0)
     last = np.where(last_pair_kept, last_even, np.maximum(last_even, 0.0))
 
     tau = np.maximum(-1.0 + 2.0 * kept_sum + last, 1 / np.log10(total))
