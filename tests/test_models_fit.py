@@ -276,6 +276,7 @@ def test_three_level_logistic_recovers_true_parameters():
     [
         ("bernoulli", "y ~ x + arm + (1 | therapist_id)"),
         ("gaussian", "x ~ arm + (1 + x2 | therapist_id) + (1 | therapist_id/client)"),
+        ("gaussian", "x ~ 0"),
     ],
 )
 def test_log_likelihood_equals_pymcs(family, formula):

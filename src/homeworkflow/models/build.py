@@ -69,21 +69,16 @@ def log_likelihood(internal: xr.Dataset, design: Design, family: str, block: int
     out = np.empty((internal.sizes["chain"], internal.sizes["draw"], design.n))
     for chain in range(out.shape[0]):
         for start in range(0, out.shape[1], block):
-            draws = internal.isel(chain=chain, draw=slice(start, start + block))
-
-            def values(name, draws=draws):
-                return draws[name].transpose("draw", ...).to_numpy()
-
-            eta = values("Intercept_std")[:, np.newaxis] if design.has_intercept else 0.0
-            if design.terms:
-                eta = eta + values("b_std") @ design.X.T
-            for k, effect in enumerate(design.group_effects):
-                term = (values(f"z_{k}") * values("sd_std")[:, k, np.newaxis])[:, effect.index]
-                eta = eta + (term if effect.values is None else term * effect.values)
+            draws = internal.isel(chain=chain, draw=slice(start, start + block)).transpose(..., "draw")
+            intercept = draws["Intercept_std"].to_numpy() if design.has_intercept else 0.0
+            beta = draws["b_std"].to_numpy() if design.terms else None
+            sd = draws["sd_std"].to_numpy() if design.group_effects else None
+            effects = [draws[f"z_{k}"].to_numpy() * sd[k] for k in range(len(design.group_effects))]
+            eta = np.asarray(linear_predictor(design, intercept, beta, effects)).T  # (draw, obs)
             if family == "bernoulli":
                 loglik = design.y * eta - np.logaddexp(0.0, eta)
             else:
-                sigma = design.y_scale * values("sigma_std")[:, np.newaxis]
+                sigma = design.y_scale * draws["sigma_std"].to_numpy()[:, np.newaxis]
                 residual = (design.y - design.y_center - design.y_scale * eta) / sigma
                 loglik = -0.5 * residual**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
             out[chain, start : start + block] = loglik
@@ -92,11 +87,16 @@ def log_likelihood(internal: xr.Dataset, design: Design, family: str, block: int
 
 
 def linear_predictor(design: Design, intercept, beta, effects):
-    """eta on the standardised scale; works on PyTensor tensors and on NumPy draws alike."""
+    """eta on the standardised scale; works on PyTensor tensors and on NumPy draws alike.
+
+    Every parameter may carry a last axis of draws (intercept (draws,), beta (terms, draws),
+    effects (levels, draws)); eta is then (obs, draws)."""
     eta = intercept + (design.X @ beta if beta is not None else 0.0)
     for effect, u in zip(design.group_effects, effects):
         term = u[effect.index]
-        eta = eta + (term if effect.values is None else term * effect.values)
+        if effect.values is not None:
+            term = term * (effect.values if term.ndim == 1 else effect.values[:, np.newaxis])
+        eta = eta + term
     return eta
 
 
