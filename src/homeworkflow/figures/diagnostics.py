@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..models.convergence import diagnose
 from .style import FULL_WIDTH, new_figure, styled
 
 MAX_PANELS = 12
@@ -30,7 +31,7 @@ def main_parameters(posterior: xr.Dataset, max_panels: int = MAX_PANELS) -> xr.D
     slopes = {}
     if "b" in posterior:
         room = max(max_panels - len(head) - len(tail), 0)
-        ess = az.ess(posterior[["b"]])["b"].to_numpy()
+        ess = diagnose(posterior["b"].transpose("chain", "draw", "term").to_numpy()).ess_bulk
         for i in sorted(np.argsort(ess, kind="stable")[:room]):
             slopes[str(posterior["term"].values[i])] = posterior["b"].isel(term=i, drop=True)
     params = {**head, **slopes, **tail}

@@ -28,6 +28,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from ..models.convergence import diagnose
 from ..models.nutpie_numba import compile_nutpie_numba
 from .slopes import INTERACTION, INTERVAL_COLUMNS, REVIEW, draw_summary
 
@@ -233,12 +234,14 @@ def summarise(posterior) -> pd.DataFrame:
         for name in ["sigma", "precision", "recall", "fpr", "mean_true_review_percentage"]
         if name in posterior
     }
-    rows = []
-    for term, values in series.items():
-        x = np.asarray(values)  # (chain, draw)
-        varies = np.ptp(x) > 0  # fixed rates are constants: no diagnostics
-        rhat, ess = (float(az.rhat(x)), float(az.ess(x))) if varies else (np.nan, np.nan)
-        rows.append([term, *draw_summary(x), rhat, ess, ME_METHOD])
+    draws = np.stack([np.asarray(values) for values in series.values()], axis=-1)  # (chain, draw, term)
+    diag = diagnose(draws)
+    varies = np.ptp(draws, axis=(0, 1)) > 0  # fixed rates are constants: no diagnostics
+    rhat, ess = np.where(varies, diag.rhat, np.nan), np.where(varies, diag.ess_bulk, np.nan)
+    rows = [
+        [term, *draw_summary(draws[..., i]), float(rhat[i]), float(ess[i]), ME_METHOD]
+        for i, term in enumerate(series)
+    ]
     columns = ["term", *INTERVAL_COLUMNS, "rhat", "ess_bulk", "method"]
     return pd.DataFrame(rows, columns=columns)
 
