@@ -1,6 +1,11 @@
 """Run one of the NUTS samplers (nutpie, PyMC, numpyro) on a built model, with wall-clock timings.
 
 Compile caches: call `homeworkflow.models.configure_compile_cache` before this module is imported.
+
+Chains get the job's cores; BLAS gets one thread while they sample (`one_blas_thread`). The
+gradient's matrix products call OpenBLAS, which otherwise starts a thread per core in every
+chain: at 1e5 sessions two nutpie chains on 2 cores then took 15.3 ms per gradient each, against
+6.7 ms with one BLAS thread (bench/results/trajectories_1e5*.md).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import time
 
 import arviz as az
 import pymc as pm
+from threadpoolctl import threadpool_limits
 
 from .spec import ModelSpec
 
@@ -19,12 +25,13 @@ log = logging.getLogger(__name__)
 def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.InferenceData, dict]:
     """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds."""
     start = time.perf_counter()
-    if spec.sampler == "nutpie":
-        idata, compile_s, sampling_s = _nutpie(model, spec, threads)
-    else:
-        idata = _pymc(model, spec, threads)
-        sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
-        compile_s = time.perf_counter() - start - sampling_s
+    with one_blas_thread():
+        if spec.sampler == "nutpie":
+            idata, compile_s, sampling_s = _nutpie(model, spec, threads)
+        else:
+            idata = _pymc(model, spec, threads)
+            sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
+            compile_s = time.perf_counter() - start - sampling_s
     timings = {
         "compile_s": compile_s,
         "sampling_s": sampling_s,
@@ -34,6 +41,11 @@ def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.Infe
         "%s: %s sampled in %.1f s (compile and setup %.1f s)", spec.name, spec.sampler, sampling_s, compile_s
     )
     return idata, timings
+
+
+def one_blas_thread():
+    """Context manager: BLAS libraries loaded in this process use one thread inside it."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _nutpie(model: pm.Model, spec: ModelSpec, threads: int):

@@ -30,6 +30,7 @@ import pytensor.tensor as pt
 
 from ..models.convergence import diagnose
 from ..models.nutpie_numba import compile_nutpie_numba
+from ..models.sampling import one_blas_thread
 from .slopes import INTERACTION, INTERVAL_COLUMNS, REVIEW, draw_summary
 
 ME_METHOD = "Bayesian measurement-error model (latent true review %)"
@@ -215,7 +216,8 @@ def fit_measurement_error_model(
         import nutpie
 
         compiled = compile_nutpie_numba(model, var_names=kept)
-        idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
+        with one_blas_thread():
+            idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
     elif sampler == "pymc":
         idata = pm.sample(**common, random_seed=seed, model=model, var_names=kept, progressbar=False)
     else:
