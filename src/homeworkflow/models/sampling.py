@@ -5,7 +5,7 @@ Compile caches: call `homeworkflow.models.configure_compile_cache` before this m
 Chains get the job's cores; BLAS gets one thread while they sample (`one_blas_thread`). The
 gradient's matrix products call OpenBLAS, which otherwise starts a thread per core in every
 chain: at 1e5 sessions two nutpie chains on 2 cores then took 15.3 ms per gradient each, against
-6.7 ms with one BLAS thread (bench/results/trajectories_1e5*.md).
+6.2 ms with one BLAS thread (bench/results/trajectories_1e5*.md).
 """
 
 from __future__ import annotations
