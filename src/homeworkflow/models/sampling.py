@@ -2,7 +2,8 @@
 
 Compile caches: call `homeworkflow.models.configure_compile_cache` before this module is imported.
 
-Chains get the job's cores; BLAS gets one thread while they sample (`one_blas_thread`). The
+nutpie's chains get the job's cores; BLAS gets one thread while they sample (`one_blas_thread`;
+PyMC's and numpyro's samplers are left as they come, PyMC's being the benchmarks' reference). The
 gradient's matrix products call OpenBLAS, which otherwise starts a thread per core in every
 chain: at 1e5 sessions two nutpie chains on 2 cores then took 15.3 ms per gradient each, against
 6.2 ms with one BLAS thread (bench/results/trajectories_1e5*.md).
@@ -28,8 +29,7 @@ def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.Infe
     if spec.sampler == "nutpie":
         idata, compile_s, sampling_s = _nutpie(model, spec, threads)
     else:
-        with one_blas_thread():
-            idata = _pymc(model, spec, threads)
+        idata = _pymc(model, spec, threads)
         sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
         compile_s = time.perf_counter() - start - sampling_s
     timings = {
