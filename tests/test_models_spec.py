@@ -158,7 +158,7 @@ def test_mass_matrix_setting_reaches_nutpie(monkeypatch, mass_matrix, low_rank):
 
 
 def test_chains_sample_with_one_blas_thread(monkeypatch):
-    """OpenBLAS threads per chain oversubscribe the cores: 2.3x slower gradients at 1e5 sessions."""
+    """OpenBLAS threads per chain oversubscribe the cores: 2.5x slower gradients at 1e5 sessions."""
     import nutpie
     from threadpoolctl import threadpool_info, threadpool_limits
 
