@@ -14,5 +14,5 @@ from homeworkflow.models import ModelSpec, fit_model, write_model_outputs  # noq
 with logging_to(snakemake.log[0]) as log:
     spec = ModelSpec.from_config(snakemake.wildcards.model, dict(snakemake.params.settings))
     data = read_table(snakemake.input.data, missing_codes=snakemake.params.missing_codes)
-    result = fit_model(data, spec, threads=snakemake.threads)
+    result = fit_model(data, spec, threads=snakemake.threads, disk_cache=True)
     write_model_outputs(result, Path(snakemake.output.summary).parent)

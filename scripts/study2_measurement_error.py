@@ -33,6 +33,7 @@ with logging_to(snakemake.log[0]) as log:
         tune=sampling["tune"],
         chains=sampling["chains"],
         threads=snakemake.threads,
+        disk_cache=True,
         **rates,
     )
     write_table(summary, snakemake.output.summary)

@@ -1,5 +1,11 @@
 """The fast-compiling nutpie callbacks sample exactly what nutpie's own do."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pymc as pm
 import pytest
@@ -34,6 +40,71 @@ def test_fast_callbacks_sample_the_same_draws_as_nutpies_own():
     fast = draws(nutpie_numba.compile_nutpie_numba(model))
     for name in own:
         np.testing.assert_array_equal(fast[name], own[name], err_msg=name)
+
+
+COMPILE_IN_NEW_PROCESS = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_nutpie_numba import draws, small_model
+from homeworkflow.models import nutpie_numba
+compiled = nutpie_numba.compile_nutpie_numba(small_model(), disk_cache=True)
+hits = [f.cache_hits for f in (compiled.compiled_logp_func, compiled.compiled_expand_func)]
+print(json.dumps({{"hits": hits, "draws": {{k: v.tolist() for k, v in draws(compiled).items()}}}}))
+"""
+
+
+def test_disk_cache_gives_the_same_draws_cold_and_warm(tmp_path):
+    """A cold cache (callbacks compiled by a child process, then loaded) and a warm one (loaded)
+    run the same code: identical draws, equal to nutpie's own callbacks' up to fastmath rounding."""
+    tests = Path(__file__).parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tests.parent / "src"),
+        "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}",
+        "NUMBA_CACHE_DIR": str(tmp_path),
+    }
+    script = COMPILE_IN_NEW_PROCESS.format(tests=str(tests))
+
+    def run():
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    cold, warm = run(), run()
+    assert len(list(tmp_path.rglob("nutpie_numba._logp_callback-nutpie-*.nbi"))) == 1
+    assert cold["hits"] == warm["hits"] == [1, 1]
+    assert warm["draws"] == cold["draws"]
+    own = draws(nutpie.compile_pymc_model(small_model(), backend="numba"))
+    for name, values in own.items():
+        np.testing.assert_allclose(np.asarray(warm["draws"][name]), values, rtol=1e-6, err_msg=name)
+
+
+def test_disk_cache_falls_back_to_compiling_here_when_the_child_fails(monkeypatch, caplog):
+    modes = []
+
+    def cold_cache(model, cache_mode, kwargs):
+        modes.append(cache_mode)
+        if cache_mode == "load":
+            raise nutpie_numba._NotCached("callback")
+        return compile_(model, cache_mode, kwargs)
+
+    def failing_child(model, kwargs):
+        raise subprocess.CalledProcessError(1, "python", stderr=b"Traceback ...\nMemoryError")
+
+    compile_ = nutpie_numba._compile
+    monkeypatch.setattr(nutpie_numba, "_compile", cold_cache)
+    monkeypatch.setattr(nutpie_numba, "_compile_in_child", failing_child)
+    with caplog.at_level("WARNING", logger=nutpie_numba.__name__):
+        compiled = nutpie_numba.compile_nutpie_numba(tiny_model(), disk_cache=True)
+    assert modes == ["load", "save"] and "the compiling process failed (MemoryError)" in caplog.text
+    assert set(draws_of(compiled)) == {"mu"}
+
+
+def tiny_model():
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("y", mu, 1, observed=np.random.default_rng(11).normal(size=17))
+    return model
 
 
 def test_fast_callbacks_keep_var_names_and_restore_nutpie():

@@ -36,14 +36,16 @@ class FitResult:
     diagnostics: dict
 
 
-def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResult:
+def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache: bool = False) -> FitResult:
     """Fit `spec` to `data`. Raises ModelSpecError before sampling when the data cannot support a term,
-    and ConvergenceError after sampling when the gate fails and gate.on_fail == "error"."""
+    and ConvergenceError after sampling when the gate fails and gate.on_fail == "error".
+    `disk_cache`: keep nutpie's compiled callbacks on disk for the next fit of the same model and
+    data (a workflow job; not worth it for data fitted once, such as simulation replicates)."""
     start = time.perf_counter()
     design = build_design(data, spec.formula, spec.family, spec.reference_levels)
     priors = resolve_priors(spec.family, spec.priors, design.terms, [e.label for e in design.group_effects])
     model = build_model(design, spec.family, priors)
-    sampled, timings = run_sampler(model, spec, threads)
+    sampled, timings = run_sampler(model, spec, threads, disk_cache)
 
     post_start = time.perf_counter()
     loglik = (

@@ -23,11 +23,14 @@ from .spec import ModelSpec
 log = logging.getLogger(__name__)
 
 
-def run_sampler(model: pm.Model, spec: ModelSpec, threads: int) -> tuple[az.InferenceData, dict]:
-    """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds."""
+def run_sampler(
+    model: pm.Model, spec: ModelSpec, threads: int, disk_cache: bool = False
+) -> tuple[az.InferenceData, dict]:
+    """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds.
+    `disk_cache`: nutpie loads its compiled callbacks from disk (`compile_nutpie_numba`)."""
     start = time.perf_counter()
     if spec.sampler == "nutpie":
-        idata, compile_s, sampling_s = _nutpie(model, spec, threads)
+        idata, compile_s, sampling_s = _nutpie(model, spec, threads, disk_cache)
     else:
         idata = _pymc(model, spec, threads)
         sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
@@ -49,13 +52,13 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _nutpie(model: pm.Model, spec: ModelSpec, threads: int):
+def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, disk_cache: bool):
     import nutpie
 
     from .nutpie_numba import compile_nutpie_numba
 
     start = time.perf_counter()
-    compiled = compile_nutpie_numba(model)
+    compiled = compile_nutpie_numba(model, disk_cache=disk_cache)
     compiled_at = time.perf_counter()
     with one_blas_thread():
         idata = nutpie.sample(

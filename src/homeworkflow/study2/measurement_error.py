@@ -205,9 +205,11 @@ def fit_measurement_error_model(
     chains: int = 4,
     sampler: str = "nutpie",
     threads: int | None = None,
+    disk_cache: bool = False,
 ) -> tuple[az.InferenceData, pd.DataFrame]:
     """Sample the model (nutpie, or PyMC's NUTS with sampler="pymc") and summarise it like the
-    naive model: one row per term, sd, sigma and measurement quantity (`summarise`)."""
+    naive model: one row per term, sd, sigma and measurement quantity (`summarise`).
+    `disk_cache`: as for `fit_model`."""
     model = build_measurement_error_model(intervals, sessions, precision, recall)
     kept = [name for name in KEPT if name in model.named_vars]
     cores = threads or min(chains, os.cpu_count() or 1)
@@ -215,7 +217,7 @@ def fit_measurement_error_model(
     if sampler == "nutpie":
         import nutpie
 
-        compiled = compile_nutpie_numba(model, var_names=kept)
+        compiled = compile_nutpie_numba(model, var_names=kept, disk_cache=disk_cache)
         with one_blas_thread():
             idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
     elif sampler == "pymc":
