@@ -70,3 +70,10 @@ def test_too_few_draws_is_nan_and_bad_shapes_are_an_error():
     assert np.isnan(convergence.diagnose(np.ones((2, 3, 2)))).all()
     with pytest.raises(ValueError, match="chain, draw, parameter"):
         convergence.diagnose(np.ones(5))
+
+
+def test_bfmi_equal_to_arviz():
+    rng = np.random.default_rng(4)
+    energy = np.cumsum(rng.normal(size=(4, 500)), axis=1) * 0.1 + rng.normal(size=(4, 500))
+    np.testing.assert_allclose(convergence.bfmi(energy), az.bfmi(energy), rtol=1e-12)
+    assert convergence.bfmi(energy[0]).shape == (1,)

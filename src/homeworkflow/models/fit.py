@@ -64,11 +64,6 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
         observed_data=xr.Dataset({design.outcome: ("obs", design.y)}),
     )
     diag = diagnostics(sampled.sample_stats, posterior, spec.gate)
-    timings["postprocess_s"] = time.perf_counter() - post_start
-    timings["total_s"] = time.perf_counter() - start
-    diag.update(_run_info(spec, design, threads), **timings)
-    if diag["n_gradient_evals"]:
-        diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
     result = FitResult(
         spec=spec,
         idata=idata,
@@ -78,6 +73,11 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
         ppc=ppc,
         diagnostics=diag,
     )
+    timings["postprocess_s"] = time.perf_counter() - post_start
+    timings["total_s"] = time.perf_counter() - start
+    diag.update(_run_info(spec, design, threads), **timings)
+    if diag["n_gradient_evals"]:
+        diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
     _apply_gate(result)
     return result
 

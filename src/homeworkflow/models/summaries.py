@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -183,13 +182,19 @@ def diagnostics(sample_stats: xr.Dataset, posterior: xr.Dataset, gate: Gate) -> 
         "max_rhat": float(np.nanmax(rhat)),
         "min_ess_bulk": float(np.nanmin(ess_bulk)),
         "min_ess_tail": float(np.nanmin(ess_tail)),
-        "bfmi": [float(v) for v in az.bfmi(sample_stats)] if "energy" in sample_stats else None,
+        "bfmi": _bfmi(sample_stats),
         "n_gradient_evals": int(sample_stats["n_steps"].sum()) if "n_steps" in sample_stats else None,
         "gate": dataclasses.asdict(gate),
     }
     result["gate_failures"] = gate_failures(result, gate)
     result["gate_passed"] = not result["gate_failures"]
     return result
+
+
+def _bfmi(sample_stats: xr.Dataset) -> list[float] | None:
+    if "energy" not in sample_stats:
+        return None
+    return [float(v) for v in convergence.bfmi(sample_stats["energy"].transpose(*SAMPLE_DIMS).to_numpy())]
 
 
 def stack_parameters(posterior: xr.Dataset) -> np.ndarray:
