@@ -42,7 +42,9 @@ def sizes_for(n_sessions: int) -> dict:
     }
 
 
-def one(size: str, device: str, draws: int, threads: int, timeout: float | None) -> dict:
+def one(
+    size: str, device: str, draws: int, threads: int, timeout: float | None, target_accept: float | None = None
+) -> dict:
     n = int(float(size))
     sampler = "nutpie" if device == "cpu" else "numpyro"
     job = {
@@ -54,10 +56,11 @@ def one(size: str, device: str, draws: int, threads: int, timeout: float | None)
             "tune": draws,
             "save_group_effects": False,
             "save_log_likelihood": False,
+            **({"target_accept": target_accept} if target_accept else {}),
         },
         "threads": threads,
         "cache": str(BENCH_CACHE),
-        "label": {"size": size, "device": device},
+        "label": {"size": size, "device": device, "target_accept": target_accept or "configured"},
     }
     env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     if device == "cpu":
@@ -75,13 +78,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--draws", nargs="*", default=[], help="SIZE=N overrides, e.g. 1e5=300")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per fit")
+    parser.add_argument("--target-accept", type=float, default=None, help="default: the configured (0.9)")
     parser.add_argument("--name", default=None, help="results name (default scaling_<device>)")
     args = parser.parse_args(argv)
     draws = {**DEFAULT_DRAWS, **{k: int(v) for k, v in (d.split("=") for d in args.draws)}}
     rows = []
     for size in args.sizes:
         try:
-            rows.append(one(size, args.device, draws.get(size, 1000), args.threads, args.timeout))
+            rows.append(
+                one(size, args.device, draws.get(size, 1000), args.threads, args.timeout, args.target_accept)
+            )
         except Exception as exc:  # report and go on: a size that does not finish is a result too
             rows.append({"size": size, "device": args.device, "error": str(exc)[-300:]})
         print(json.dumps(rows[-1]), flush=True)

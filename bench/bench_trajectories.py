@@ -9,6 +9,8 @@ compiled once, then sampled with nutpie (the configured mass matrix), warm-up ke
         two chains side by side cost no more per gradient than one alone, ms_per_grad is equal;
     row "chains=C cores=T": the full run, with mean and percentiles of leapfrog steps per
         iteration in warm-up and sampling, and the deepest tree.
+    `--target-accept 0.8 0.9`: one full run per value (default: the configured `target_accept`,
+        as the workflow samples; nutpie's own default is 0.8).
 A fit that does not finish in 20 minutes says why here: steps per iteration times ms per gradient.
 Sampling runs with one BLAS thread, as in the workflow (`one_blas_thread`); `--blas-default`
 leaves OpenBLAS its default (a thread per core in every chain) to show what that costs.
@@ -51,7 +53,9 @@ def compiled_homework(n_sessions: int):
     return spec, compiled, time.perf_counter() - start
 
 
-def trajectory_row(spec, compiled, chains: int, cores: int, tune: int, draws: int, blas_default: bool) -> dict:
+def trajectory_row(
+    spec, compiled, chains: int, cores: int, tune: int, draws: int, blas_default: bool, target_accept: float
+) -> dict:
     """Sample and summarise leapfrog steps per iteration; ms_per_grad = wall x parallel chains / grads."""
     from contextlib import nullcontext
 
@@ -69,6 +73,7 @@ def trajectory_row(spec, compiled, chains: int, cores: int, tune: int, draws: in
             chains=chains,
             cores=cores,
             seed=spec.seed,
+            target_accept=target_accept,
             low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank",
             save_warmup=True,
             progress_bar=False,
@@ -79,6 +84,7 @@ def trajectory_row(spec, compiled, chains: int, cores: int, tune: int, draws: in
     return {
         "run": f"chains={chains} cores={cores}",
         "blas_threads": "default" if blas_default else 1,
+        "target_accept": target_accept,
         "tune+draws": f"{tune}+{draws}",
         "wall_s": round(wall, 1),
         "grads": grads,
@@ -99,13 +105,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--check-draws", type=int, default=20, help="warm-up and draws of the 1- vs 2-chain rows")
+    parser.add_argument("--check-draws", type=int, default=20, help="warm-up and draws of the 1- vs 2-chain rows (0: none)")
+    parser.add_argument(
+        "--target-accept", type=float, nargs="+", default=None, help="one full run each (default: the configured)"
+    )
     parser.add_argument("--blas-default", action="store_true", help="OpenBLAS's own thread count while sampling")
     parser.add_argument("--name", default=None, help="results name (default trajectories_<size>)")
     args = parser.parse_args(argv)
     spec, compiled, compile_s = compiled_homework(int(float(args.size)))
-    rows = [trajectory_row(spec, compiled, k, k, args.check_draws, args.check_draws, args.blas_default) for k in (1, 2)]
-    rows.append(trajectory_row(spec, compiled, args.chains, args.threads, args.tune, args.draws, args.blas_default))
+    configured = spec.target_accept
+    rows = [
+        trajectory_row(spec, compiled, k, k, args.check_draws, args.check_draws, args.blas_default, configured)
+        for k in (1, 2)
+        if args.check_draws
+    ]
+    for target in args.target_accept or [configured]:
+        rows.append(
+            trajectory_row(spec, compiled, args.chains, args.threads, args.tune, args.draws, args.blas_default, target)
+        )
     notes = (
         f"Study 1 homework model, {args.size} sessions, nutpie ({spec.mass_matrix} mass matrix), "
         f"compiled once ({compile_s:.1f} s). Steps = leapfrog steps (gradients) per iteration."
