@@ -10,8 +10,9 @@ chains x draws x sessions log-likelihood), warm compile caches.
     GPU, numpyro through JAX (chains vectorised on the device); needs a CUDA jax:
         python3 bench/bench_scaling.py --device gpu --sizes 1e4 1e5 1e6
 
-Large sizes are capped with fewer draws (--draws/--tune per size: 1e5=500 means 500+500);
-rows state the draws used. Reported: wall (process, compile, sampling, post-processing), ms per
+Large sizes are capped with fewer draws (--draws per size: 1e5=500 means 500+500 unless
+--tune 1e5=N sets the warm-up); --chains (default 4) and --target-accept (default: the
+configured) apply to every size; rows state the draws used. Reported: wall (process, compile, sampling, post-processing), ms per
 gradient (of one chain; on the GPU of the whole vectorised batch), gradients per min bulk ESS,
 min bulk ESS, max R-hat, and whether the convergence gate (R-hat <= 1.01, ESS >= 400) passed.
 """
@@ -43,7 +44,14 @@ def sizes_for(n_sessions: int) -> dict:
 
 
 def one(
-    size: str, device: str, draws: int, threads: int, timeout: float | None, target_accept: float | None = None
+    size: str,
+    device: str,
+    draws: int,
+    threads: int,
+    timeout: float | None,
+    target_accept: float | None = None,
+    tune: int | None = None,
+    chains: int = 4,
 ) -> dict:
     n = int(float(size))
     sampler = "nutpie" if device == "cpu" else "numpyro"
@@ -53,7 +61,8 @@ def one(
         "overrides": {
             "sampler": sampler,
             "draws": draws,
-            "tune": draws,
+            "tune": draws if tune is None else tune,
+            "chains": chains,
             "save_group_effects": False,
             "save_log_likelihood": False,
             **({"target_accept": target_accept} if target_accept else {}),
@@ -67,7 +76,7 @@ def one(
         env["JAX_PLATFORMS"] = "cpu"
     row = run_worker(COMMON, [json.dumps(job)], env=env, timeout=timeout)
     if device == "gpu" and row["grad_evals"]:  # vectorised chains: one batched gradient per step
-        row["ms_per_grad"] = round(1000 * row["sampling_s"] * 4 / row["grad_evals"], 4)
+        row["ms_per_grad"] = round(1000 * row["sampling_s"] * chains / row["grad_evals"], 4)
     return row
 
 
@@ -79,14 +88,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per fit")
     parser.add_argument("--target-accept", type=float, default=None, help="default: the configured (0.9)")
+    parser.add_argument("--tune", nargs="*", default=[], help="SIZE=N warm-up overrides (default: = draws)")
+    parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--name", default=None, help="results name (default scaling_<device>)")
     args = parser.parse_args(argv)
     draws = {**DEFAULT_DRAWS, **{k: int(v) for k, v in (d.split("=") for d in args.draws)}}
+    tune = {k: int(v) for k, v in (t.split("=") for t in args.tune)}
     rows = []
     for size in args.sizes:
         try:
             rows.append(
-                one(size, args.device, draws.get(size, 1000), args.threads, args.timeout, args.target_accept)
+                one(
+                    size,
+                    args.device,
+                    draws.get(size, 1000),
+                    args.threads,
+                    args.timeout,
+                    args.target_accept,
+                    tune.get(size),
+                    args.chains,
+                )
             )
         except Exception as exc:  # report and go on: a size that does not finish is a result too
             rows.append({"size": size, "device": args.device, "error": str(exc)[-300:]})
@@ -94,7 +115,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     notes = (
         f"Study 1 homework model, device={args.device}, threads={args.threads}, "
         f"sampler={'nutpie (default)' if args.device == 'cpu' else 'numpyro, vectorised chains'}, "
-        "4 chains, draws as stated (tune = draws), save_group_effects and save_log_likelihood false. Host: "
+        f"{args.chains} chains, draws as stated, save_group_effects and save_log_likelihood false. Host: "
         + os.environ.get("BENCH_HOST", "this machine")
     )
     save(args.name or f"scaling_{args.device}", rows, notes)

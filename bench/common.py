@@ -118,6 +118,8 @@ def fit_row(result, wall_s: float) -> dict:
     row["ess_per_s"] = round(d["min_ess_bulk"] / d["total_s"], 2)
     row["ess_per_sampling_s"] = round(d["min_ess_bulk"] / d["sampling_s"], 2)
     row["gate_passed"] = d["gate_passed"]
+    lowest = result.summary.loc[result.summary["ess_bulk"].idxmin()]
+    row["lowest_ess_term"] = f"{lowest['term']} ({lowest['ess_bulk']:.0f}, R-hat {lowest['r_hat']:.3f})"
     return row
 
 
