@@ -47,7 +47,7 @@ import json, sys
 sys.path.insert(0, {tests!r})
 from test_nutpie_numba import draws, small_model
 from homeworkflow.models import nutpie_numba
-compiled = nutpie_numba.compile_nutpie_numba(small_model(), disk_cache=True)
+compiled = nutpie_numba.compile_nutpie_numba(small_model(), rebuild=small_model)
 hits = [f.cache_hits for f in (compiled.compiled_logp_func, compiled.compiled_expand_func)]
 print(json.dumps({{"hits": hits, "draws": {{k: v.tolist() for k, v in draws(compiled).items()}}}}))
 """
@@ -59,7 +59,7 @@ def test_disk_cache_gives_the_same_draws_cold_and_warm(tmp_path):
     tests = Path(__file__).parent
     env = {
         **os.environ,
-        "PYTHONPATH": str(tests.parent / "src"),
+        "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), str(tests)]),  # the child unpickles small_model
         "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}",
         "NUMBA_CACHE_DIR": str(tmp_path),
     }
@@ -88,14 +88,14 @@ def test_disk_cache_falls_back_to_compiling_here_when_the_child_fails(monkeypatc
             raise nutpie_numba._NotCached("callback")
         return compile_(model, cache_mode, kwargs)
 
-    def failing_child(model, kwargs):
+    def failing_child(rebuild, kwargs):
         raise subprocess.CalledProcessError(1, "python", stderr=b"Traceback ...\nMemoryError")
 
     compile_ = nutpie_numba._compile
     monkeypatch.setattr(nutpie_numba, "_compile", cold_cache)
     monkeypatch.setattr(nutpie_numba, "_compile_in_child", failing_child)
     with caplog.at_level("WARNING", logger=nutpie_numba.__name__):
-        compiled = nutpie_numba.compile_nutpie_numba(tiny_model(), disk_cache=True)
+        compiled = nutpie_numba.compile_nutpie_numba(tiny_model(), rebuild=tiny_model)
     assert modes == ["load", "save"] and "the compiling process failed (MemoryError)" in caplog.text
     assert set(draws_of(compiled)) == {"mu"}
 
@@ -139,3 +139,30 @@ def test_other_nutpie_versions_compile_with_nutpies_own_callbacks(monkeypatch):
     )
     nutpie_numba.compile_nutpie_numba(None)
     assert seen == [compile_pymc._make_c_logp_func] and seen[0] is not nutpie_numba._make_c_logp_func
+
+
+def test_a_custom_distribution_model_compiles_in_the_child(caplog):
+    """The workflow's bernoulli likelihood is a pm.CustomDist, which loses its log density when
+    pickled: the child builds the model from `rebuild` instead of receiving it."""
+    from functools import partial
+
+    import cloudpickle
+
+    rebuild = partial(custom_dist_model, np.random.default_rng().integers(0, 2, 23).astype(float))
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the child cannot import this module
+    try:
+        with caplog.at_level("WARNING", logger=nutpie_numba.__name__):
+            compiled = nutpie_numba.compile_nutpie_numba(rebuild(), rebuild=rebuild)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert "not loaded from disk" not in caplog.text
+    assert compiled.compiled_logp_func.cache_hits == 1
+
+
+def custom_dist_model(y):
+    from homeworkflow.models.build import bernoulli_logit_logp
+
+    with pm.Model() as model:
+        eta = pm.Normal("eta")
+        pm.CustomDist("y", eta, logp=bernoulli_logit_logp, observed=y)
+    return model

@@ -9,10 +9,12 @@ copying element by element instead; return codes are unchanged. They replace nut
 other version compiles with nutpie's own callbacks.
 
 Compiling the callbacks, which links in PyTensor's whole log-density function, is still most of a
-small model's compile (about 4.5 of 6 s for `homework`). With `disk_cache=True` they are kept in
-numba's on-disk cache beside PyTensor's, keyed by the model function and its data, and a later
-process loads them (under 0.1 s). A fit then always runs callbacks loaded from disk: on a miss a
-child process compiles them into the cache first. Callbacks compiled in the sampling process sum
+small model's compile (about 4.5 of 6 s for `homework`). Given `rebuild` (a picklable function that
+builds the same model) they are kept in numba's on-disk cache beside PyTensor's, keyed by the
+model function and its data, and a later process loads them (under 0.1 s). A fit then always runs
+callbacks loaded from disk: on a miss a child process builds the model with `rebuild()` and
+compiles them into the cache first. (The model itself does not travel: a `pm.CustomDist` loses its
+log-density registration when pickled.) Callbacks compiled in the sampling process sum
 the log density in another order (PyTensor compiles with fastmath): their draws would differ
 from a warm run's in the 10th digit, and a cache would change results, not just speed.
 """
@@ -36,17 +38,18 @@ log = logging.getLogger(__name__)
 NUTPIE_VERSION = "0.16.8"
 
 
-def compile_nutpie_numba(model, *, disk_cache: bool = False, **kwargs):
+def compile_nutpie_numba(model, *, rebuild: Callable | None = None, **kwargs):
     """`nutpie.compile_pymc_model(model, backend="numba", **kwargs)` with the fast-compiling
-    callbacks; `disk_cache`: load them from numba's on-disk cache (compiled there first on a miss)."""
-    if not disk_cache:
+    callbacks; with `rebuild` (a picklable function returning this same model) they are loaded
+    from numba's on-disk cache, compiled there first by a child process on a miss."""
+    if rebuild is None:
         return _compile(model, "compile", kwargs)
     try:
         return _compile(model, "load", kwargs)
     except _NotCached:
         pass
     try:
-        _compile_in_child(model, kwargs)
+        _compile_in_child(rebuild, kwargs)
         return _compile(model, "load", kwargs)
     except (_NotCached, subprocess.CalledProcessError, pickle.PicklingError, TypeError) as error:
         log.warning("nutpie callbacks compiled in this process, not loaded from disk: %s", _reason(error))
@@ -66,20 +69,20 @@ def _compile(model, cache_mode: str, kwargs: dict):
         return nutpie.compile_pymc_model(model, backend="numba", **kwargs)
 
 
-def _compile_in_child(model, kwargs: dict) -> None:
-    """Compile the callbacks into the on-disk cache in a fresh Python process (same environment,
-    so the same PyTensor compiledir and NUMBA_CACHE_DIR)."""
+def _compile_in_child(rebuild: Callable, kwargs: dict) -> None:
+    """Build the model with `rebuild()` and compile its callbacks into the on-disk cache in a fresh
+    Python process (same environment, so the same PyTensor compiledir and NUMBA_CACHE_DIR)."""
     import cloudpickle
 
     code = (
         "import pickle, sys; sys.path.insert(0, sys.argv[1]);"
         "from homeworkflow.models.nutpie_numba import _compile;"
-        "model, kwargs = pickle.load(sys.stdin.buffer); _compile(model, 'save', kwargs)"
+        "rebuild, kwargs = pickle.load(sys.stdin.buffer); _compile(rebuild(), 'save', kwargs)"
     )
     package_root = str(Path(__file__).resolve().parents[2])
     subprocess.run(
         [sys.executable, "-c", code, package_root],
-        input=cloudpickle.dumps((model, kwargs)),
+        input=cloudpickle.dumps((rebuild, kwargs)),
         capture_output=True,
         check=True,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import arviz as az
 import pymc as pm
@@ -24,13 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def run_sampler(
-    model: pm.Model, spec: ModelSpec, threads: int, disk_cache: bool = False
+    model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None = None
 ) -> tuple[az.InferenceData, dict]:
     """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds.
-    `disk_cache`: nutpie loads its compiled callbacks from disk (`compile_nutpie_numba`)."""
+    `rebuild` (a picklable function returning `model`): nutpie loads its compiled callbacks from
+    disk (`compile_nutpie_numba`)."""
     start = time.perf_counter()
     if spec.sampler == "nutpie":
-        idata, compile_s, sampling_s = _nutpie(model, spec, threads, disk_cache)
+        idata, compile_s, sampling_s = _nutpie(model, spec, threads, rebuild)
     else:
         idata = _pymc(model, spec, threads)
         sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
@@ -52,13 +54,13 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, disk_cache: bool):
+def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None):
     import nutpie
 
     from .nutpie_numba import compile_nutpie_numba
 
     start = time.perf_counter()
-    compiled = compile_nutpie_numba(model, disk_cache=disk_cache)
+    compiled = compile_nutpie_numba(model, rebuild=rebuild)
     compiled_at = time.perf_counter()
     with one_blas_thread():
         idata = nutpie.sample(

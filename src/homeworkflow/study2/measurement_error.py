@@ -19,6 +19,7 @@ Methods and priors: docs/study2.md.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -217,7 +218,12 @@ def fit_measurement_error_model(
     if sampler == "nutpie":
         import nutpie
 
-        compiled = compile_nutpie_numba(model, var_names=kept, disk_cache=disk_cache)
+        rebuild = (
+            functools.partial(build_measurement_error_model, intervals, sessions, precision, recall)
+            if disk_cache
+            else None
+        )
+        compiled = compile_nutpie_numba(model, var_names=kept, rebuild=rebuild)
         with one_blas_thread():
             idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
     elif sampler == "pymc":
