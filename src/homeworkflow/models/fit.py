@@ -45,9 +45,8 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
     start = time.perf_counter()
     design = build_design(data, spec.formula, spec.family, spec.reference_levels)
     priors = resolve_priors(spec.family, spec.priors, design.terms, [e.label for e in design.group_effects])
-    model = build_model(design, spec.family, priors)
-    rebuild = functools.partial(build_model, design, spec.family, priors) if disk_cache else None
-    sampled, timings = run_sampler(model, spec, threads, rebuild)
+    build = functools.partial(build_model, design, spec.family, priors)
+    sampled, timings = run_sampler(build(), spec, threads, build if disk_cache else None)
 
     post_start = time.perf_counter()
     loglik = (

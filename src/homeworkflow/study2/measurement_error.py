@@ -211,19 +211,15 @@ def fit_measurement_error_model(
     """Sample the model (nutpie, or PyMC's NUTS with sampler="pymc") and summarise it like the
     naive model: one row per term, sd, sigma and measurement quantity (`summarise`).
     `disk_cache`: as for `fit_model`."""
-    model = build_measurement_error_model(intervals, sessions, precision, recall)
+    build = functools.partial(build_measurement_error_model, intervals, sessions, precision, recall)
+    model = build()
     kept = [name for name in KEPT if name in model.named_vars]
     cores = threads or min(chains, os.cpu_count() or 1)
     common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores}
     if sampler == "nutpie":
         import nutpie
 
-        rebuild = (
-            functools.partial(build_measurement_error_model, intervals, sessions, precision, recall)
-            if disk_cache
-            else None
-        )
-        compiled = compile_nutpie_numba(model, var_names=kept, rebuild=rebuild)
+        compiled = compile_nutpie_numba(model, var_names=kept, rebuild=build if disk_cache else None)
         with one_blas_thread():
             idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
     elif sampler == "pymc":
