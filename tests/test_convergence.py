@@ -77,3 +77,12 @@ def test_bfmi_equal_to_arviz():
     energy = np.cumsum(rng.normal(size=(4, 500)), axis=1) * 0.1 + rng.normal(size=(4, 500))
     np.testing.assert_allclose(convergence.bfmi(energy), az.bfmi(energy), rtol=1e-12)
     assert convergence.bfmi(energy[0]).shape == (1,)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 50])
+def test_threads_share_the_parameters_without_changing_a_value(workers):
+    draws = ar1_draws(np.random.default_rng(4), 4, 200, [0.3, 0.9, 0.5, 0.1, 0.7])
+    draws[:, :, 1] = 2.5
+    serial, threaded = convergence.diagnose(draws), convergence.diagnose(draws, workers=workers)
+    for s, t in zip(serial, threaded):
+        np.testing.assert_array_equal(s, t)

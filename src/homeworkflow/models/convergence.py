@@ -11,6 +11,7 @@ where ArviZ gives NaN (a parameter with a NaN draw; R-hat with one chain; fewer 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -29,10 +30,21 @@ class Diagnostics(NamedTuple):
     ess_tail: np.ndarray
 
 
-def diagnose(draws: np.ndarray) -> Diagnostics:
+def diagnose(draws: np.ndarray, workers: int = 1) -> Diagnostics:
     """Rank-normalised split R-hat (the larger of bulk and folded), bulk ESS and tail ESS (the
-    smaller ESS of the 5% and 95% quantile indicators)."""
+    smaller ESS of the 5% and 95% quantile indicators). `workers` threads share the parameters
+    (NumPy's sorts and FFTs release the GIL; the values do not depend on it)."""
     draws = _as_3d(draws)
+    workers = min(workers, draws.shape[2])
+    if workers > 1:
+        chunks = np.array_split(np.arange(draws.shape[2]), workers)
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(lambda columns: _diagnose(draws[:, :, columns]), chunks))
+        return Diagnostics(*(np.concatenate(values) for values in zip(*parts)))
+    return _diagnose(draws)
+
+
+def _diagnose(draws: np.ndarray) -> Diagnostics:
     n_chain, n_draw, n_par = draws.shape
     nan = np.full(n_par, np.nan)
     if n_draw < MIN_DRAWS:

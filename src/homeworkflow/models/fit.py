@@ -64,7 +64,7 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
         sample_stats=sampled.sample_stats,
         observed_data=xr.Dataset({design.outcome: ("obs", design.y)}),
     )
-    diag = diagnostics(sampled.sample_stats, posterior, spec.gate)
+    diag = diagnostics(sampled.sample_stats, posterior, spec.gate, workers=threads)
     result = FitResult(
         spec=spec,
         idata=idata,

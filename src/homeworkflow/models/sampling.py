@@ -81,6 +81,9 @@ def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | 
 def _pymc(model: pm.Model, spec: ModelSpec, threads: int) -> az.InferenceData:
     kwargs = {}
     if spec.sampler == "numpyro":
+        from .bernoulli_logit import register_jax
+
+        register_jax()
         kwargs = {
             "nuts_sampler": "numpyro",
             "nuts_sampler_kwargs": {"chain_method": _numpyro_chain_method(threads)},

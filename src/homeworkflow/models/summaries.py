@@ -173,10 +173,11 @@ def _thinned_internal_draws(internal: xr.Dataset, design: Design) -> dict:
     }
 
 
-def diagnostics(sample_stats: xr.Dataset, posterior: xr.Dataset, gate: Gate) -> dict:
-    """Convergence diagnostics over every saved parameter, and whether they pass the gate."""
+def diagnostics(sample_stats: xr.Dataset, posterior: xr.Dataset, gate: Gate, workers: int = 1) -> dict:
+    """Convergence diagnostics over every saved parameter (on `workers` threads), and whether they
+    pass the gate."""
     stacked = stack_parameters(posterior)
-    rhat, ess_bulk, ess_tail = convergence.diagnose(stacked)
+    rhat, ess_bulk, ess_tail = convergence.diagnose(stacked, workers)
     result = {
         "divergences": int(sample_stats["diverging"].sum()),
         "max_rhat": float(np.nanmax(rhat)),
