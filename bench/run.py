@@ -1,6 +1,6 @@
 """Run the benchmarks (`make bench`); results go to bench/results/<name>.{json,md}.
 
-    .venv/bin/python bench/run.py                 # data, samplers, scaling (CPU), trajectories, workflow
+    .venv/bin/python bench/run.py                 # data, likelihood, samplers, scaling (CPU), trajectories, workflow
     .venv/bin/python bench/run.py samplers scaling
     .venv/bin/python bench/run.py scaling -- --sizes 1e3 1e4     # arguments after -- go to each one
 
@@ -16,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "data": "bench_data.py",
+    "likelihood": "bench_likelihood.py",
     "samplers": "bench_samplers.py",
     "scaling": "bench_scaling.py",
     "trajectories": "bench_trajectories.py",
