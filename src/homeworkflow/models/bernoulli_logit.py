@@ -22,7 +22,7 @@ from pytensor.link.c.op import COp
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-KERNEL_VERSION = 1  # bump when the numba kernel changes, so cached compilations are not reused
+KERNEL_VERSION = 1  # bump when the numba or C kernel changes, so cached compilations are not reused
 
 
 class BernoulliLogit(COp):
