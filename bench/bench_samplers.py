@@ -1,10 +1,10 @@
 """Fit the configured models at paper size with each sampler, side by side in one run.
 
-For each model (Study 1 `homework`, Study 2 `phq9_change` and `gad7_change`) and sampler (nutpie = the default path,
-PyMC's default NUTS, numpyro), one fresh Python process fits the model's configured chains, draws and
-warm-up with threads=2, exactly as the workflow's fit_model job does (data made by the same simulate ->
-validate -> clean -> features steps). Compile caches are warmed first by a short fit in another
-process (so the timed fit is a "warm cache" job). Reports wall (process, fit, compile, sampling,
+For each model (Study 1 `homework`, Study 2 `phq9_change` and `gad7_change`) and sampler (nutpie =
+the default path, PyMC's default NUTS, numpyro), one fresh Python process fits the model's configured
+chains, draws and warm-up with threads=2, exactly as the workflow's fit_model job does (data made by
+the same simulate -> validate -> clean -> features steps). Compile caches are warmed first by a
+short fit in another process (so the timed fit is a "warm cache" job). Reports wall (process, fit, compile, sampling,
 post-processing), gradient evaluations per min bulk ESS, time per gradient, min bulk ESS,
 ESS per second of the whole fit, and the ratio of that to PyMC's default NUTS.
 
@@ -49,23 +49,23 @@ def fit(model: str, sampler: str, seed: int | None = None, warm: bool = True) ->
     return run_worker(COMMON, [json.dumps(job)])
 
 
+# Ratio columns -> the ESS-per-second column each divides by PyMC's.
+RATIOS = {"ess_per_s_vs_pymc": "ess_per_s", "sampling_ess_per_s_vs_pymc": "ess_per_sampling_s"}
+
+
 def with_ratios(rows: list[dict]) -> list[dict]:
     """Each row's ESS per second over PyMC's, for the same model and seed."""
     for row in rows:
         base = next(
-            (
-                r
-                for r in rows
-                if r["model"] == row["model"] and r["seed"] == row["seed"] and r["sampler"] == "pymc" and "variant" not in r
-            ),
-            None,
+            (r for r in rows if _key(r) == (row["model"], row["seed"], "pymc") and "variant" not in r), None
         )
         if base:
-            row["ess_per_s_vs_pymc"] = round(row["ess_per_s"] / base["ess_per_s"], 2)
-            row["sampling_ess_per_s_vs_pymc"] = round(
-                row["ess_per_sampling_s"] / base["ess_per_sampling_s"], 2
-            )
+            row |= {ratio: round(row[col] / base[col], 2) for ratio, col in RATIOS.items()}
     return rows
+
+
+def _key(row: dict) -> tuple:
+    return row["model"], row["seed"], row["sampler"]
 
 
 def medians(rows: list[dict]) -> list[dict]:
@@ -81,10 +81,8 @@ def medians(rows: list[dict]) -> list[dict]:
         row = {"model": model, "sampler": sampler, "seed": "median", **values.round(2).to_dict()}
         if isinstance(variant, str):
             row["variant"] = variant
-        base = pymc.get(model)
-        if base is not None:
-            row["ess_per_s_vs_pymc"] = round(float(values["ess_per_s"] / base["ess_per_s"]), 2)
-            row["sampling_ess_per_s_vs_pymc"] = round(float(values["ess_per_sampling_s"] / base["ess_per_sampling_s"]), 2)
+        if model in pymc:
+            row |= {ratio: round(float(values[col] / pymc[model][col]), 2) for ratio, col in RATIOS.items()}
         out.append(row)
     return out
 
