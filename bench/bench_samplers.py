@@ -4,9 +4,9 @@ For each model (Study 1 `homework`, Study 2 `phq9_change` and `gad7_change`) and
 the default path, PyMC's default NUTS, numpyro), one fresh Python process fits the model's configured
 chains, draws and warm-up with threads=2, exactly as the workflow's fit_model job does (data made by
 the same simulate -> validate -> clean -> features steps). Compile caches are warmed first by a
-short fit in another process (so the timed fit is a "warm cache" job). Reports wall (process, fit, compile, sampling,
-post-processing), gradient evaluations per min bulk ESS, time per gradient, min bulk ESS,
-ESS per second of the whole fit, and the ratio of that to PyMC's default NUTS.
+short fit in another process (so the timed fit is a "warm cache" job). Reports wall (process, fit,
+compile, sampling, post-processing), gradient evaluations per min bulk ESS, time per gradient, min
+bulk ESS, ESS per second of the whole fit, and the ratio of that to PyMC's default NUTS.
 
     .venv/bin/python bench/bench_samplers.py [--models homework phq9_change] [--samplers nutpie pymc numpyro]
         [--seeds 1 2 3]     # several side-by-side runs, and their medians
