@@ -72,7 +72,11 @@ def main() -> None:
     big = {"sizes": {"n_therapists": 20_000, "n_clients": 200_000, "n_sessions": 1_000_000}}
     jobs = [("study1", {}, "paper"), ("study2", {}, "paper"), ("study1", big, "1e6 sessions")]
     rows = [in_fresh_process(*job) for job in jobs]
-    save("data_stages", rows, "Wall seconds of each pre-model stage, in process (no Snakemake overhead).")
+    notes = (
+        "Wall seconds of each pre-model stage (no Snakemake overhead); each row in a fresh process, "
+        "peak_rss_mb its peak resident memory."
+    )
+    save("data_stages", rows, notes)
 
 
 if __name__ == "__main__":
