@@ -70,6 +70,7 @@ rule study2_measurement_error:
         runtime=model_runtime,
     params:
         detection=config["study2"]["detection"],
+        centre=baseline_centre,
         sampling=config["sampling"],
         seed=config["seed"],
         compile_cache=lambda wildcards: f".cache/compile/measurement_error_{wildcards.outcome}",

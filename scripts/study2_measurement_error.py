@@ -40,5 +40,5 @@ with logging_to(snakemake.log[0]) as log:
     idata.to_netcdf(snakemake.output.posterior)
     truth = json.loads(Path(inputs.truth).read_text()) if inputs.truth else None
     naive = read_table(inputs.naive)
-    comparison = corrected_vs_naive(naive, summary, truth, snakemake.wildcards.outcome)
+    comparison = corrected_vs_naive(naive, summary, truth, snakemake.wildcards.outcome, params.centre)
     write_table(comparison, snakemake.output.comparison)

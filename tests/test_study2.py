@@ -227,6 +227,27 @@ def test_naive_vs_corrected_with_truth():
     assert np.isnan(table.loc["x", "truth"])
 
 
+
+def test_analysis_truth_moves_the_simulators_centre_to_the_analysis_centre():
+    """Change = a + b r + g r (B - c) + s (B - c): centred at c' instead, the intercept and the
+    review slope absorb d = c' - c; a least-squares fit on noise-free data agrees."""
+    from homeworkflow.study2.tables import analysis_truth
+
+    coefficients = {"Intercept": -0.5, REVIEW: -0.08, "baseline_centred": -0.3, INTERACTION: 0.006, "sigma": 2.0}
+    truth = {"phq9": {"coefficients": coefficients, "centre": 10.0}}
+    assert analysis_truth(truth, "phq9", 10.0) == coefficients
+    moved = analysis_truth(truth, "phq9", 14.0)
+    assert moved["Intercept"] == pytest.approx(-0.5 - 0.3 * 4) and moved[REVIEW] == pytest.approx(-0.08 + 0.006 * 4)
+    assert {k: moved[k] for k in ("baseline_centred", INTERACTION, "sigma")} == {
+        k: coefficients[k] for k in ("baseline_centred", INTERACTION, "sigma")
+    }
+    rng = np.random.default_rng(0)
+    r, baseline = rng.uniform(0, 20, 50), rng.integers(0, 28, 50).astype(float)
+    change = -0.5 - 0.08 * r + 0.006 * r * (baseline - 10) - 0.3 * (baseline - 10)
+    x = baseline - 14
+    fitted = np.linalg.lstsq(np.column_stack([np.ones(50), r, x, r * x]), change, rcond=None)[0]
+    assert fitted == pytest.approx([moved[t] for t in ("Intercept", REVIEW, "baseline_centred", INTERACTION)])
+
 # --- measurement-error model: pieces -------------------------------------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from .measurement_error import TERMS
@@ -31,11 +33,28 @@ def bayes_vs_gee(summary: pd.DataFrame, gee: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["term", "method"], key=lambda c: c.map(order) if c.name == "term" else c)
 
 
+def analysis_truth(truth: Mapping, outcome: str, centre: float) -> dict[str, float]:
+    """The simulator's true coefficients of `outcome` with the baseline centred at `centre` (the
+    analysis table's centre) instead of the simulator's own centre c: with d = centre - c, the
+    intercept becomes Intercept + baseline_slope * d and the review slope review_slope +
+    interaction * d; the other terms are unchanged."""
+    part = truth[outcome]
+    values = {term: float(value) for term, value in part["coefficients"].items()}
+    shift = float(centre) - float(part["centre"])
+    values["Intercept"] += values["baseline_centred"] * shift
+    values["review_percentage"] += values["review_percentage:baseline_centred"] * shift
+    return values
+
+
 def corrected_vs_naive(
-    naive_summary: pd.DataFrame, corrected: pd.DataFrame, truth: dict | None, outcome: str
+    naive_summary: pd.DataFrame,
+    corrected: pd.DataFrame,
+    truth: dict | None,
+    outcome: str,
+    centre: float,
 ) -> pd.DataFrame:
     """The naive model (detected review %) beside the measurement-error model, with the
-    simulated truth where there is one."""
-    true_values = truth[outcome]["coefficients"] if truth else None
+    simulated truth (baseline centred at `centre`) where there is one."""
+    true_values = analysis_truth(truth, outcome, centre) if truth else None
     naive = bayesian_estimates(naive_summary)
     return naive_vs_corrected(naive, corrected, true_values)
