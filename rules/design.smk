@@ -1,6 +1,7 @@
-# Study design: power analysis and simulation-based calibration (SBC) of the Study 1 model.
+# Study design: power analysis and simulation-based calibration (SBC) of the Study 1 model, and
+# recovery and power of the Study 2 outcome model over replicate simulated data sets.
 # Active when the config has a `design:` section: snakemake --configfile config/design.yaml.
-# Logic, input functions and targets in src/homeworkflow/design.py; documented in docs/design.md.
+# Logic in src/homeworkflow/design.py and design_study2.py; documented in docs/design.md.
 from homeworkflow.design import DesignRules, check_design_config
 
 if config.get("design"):
@@ -9,7 +10,7 @@ if config.get("design"):
     check_design_config(config["design"])
 
 DESIGN = DesignRules(config)
-# The targets of a run (`rule all`): power.csv/png and sbc.csv/png, or [] without `design:`.
+# The targets of a run (`rule all`): power, sbc and study2 tables and figures, or [] without `design:`.
 design_products = DESIGN.products
 
 
@@ -127,3 +128,61 @@ rule design_sbc:
         alpha=DESIGN.setting("sbc", "alpha"),
     script:
         "../scripts/design_sbc.py"
+
+
+rule design_study2_replicate:
+    output:
+        "results/{run}/design/study2/{effect}/{replicate}.csv",
+    log:
+        "results/{run}/logs/design/study2/{effect}/{replicate}.log",
+    wildcard_constraints:
+        effect=r"v[0-9.e+-]+",
+        replicate=r"\d+",
+    retries: 1
+    conda:
+        "../envs/models.yaml"
+    threads: 1
+    resources:
+        mem_mb=DESIGN.mem_mb,
+        runtime=DESIGN.runtime,
+    params:
+        settings=DESIGN.study2_replicate_settings,
+        compile_cache=".cache/compile/design",
+    script:
+        "../scripts/design_study2_replicate.py"
+
+
+rule design_study2:
+    input:
+        DESIGN.study2_replicate_files,
+    output:
+        table=report(
+            "results/{run}/design/study2/recovery.csv",
+            caption="../report/design_study2.rst",
+            category="Study design",
+            subcategory="Study 2 recovery",
+        ),
+        markdown="results/{run}/design/study2/recovery.md",
+        replicates="results/{run}/design/study2/replicates.csv",
+        figure=report(
+            "results/{run}/design/study2/recovery.png",
+            caption="../report/design_study2_figure.rst",
+            category="Study design",
+            subcategory="Study 2 recovery",
+        ),
+        pdf="results/{run}/design/study2/recovery.pdf",
+    log:
+        "results/{run}/logs/design/study2.log",
+    localrule: True
+    conda:
+        "../envs/outputs.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        term=DESIGN.setting("study2", "term"),
+        parameter=DESIGN.setting("study2", "parameter"),
+        exposure=DESIGN.setting("study2", "exposure"),
+    script:
+        "../scripts/design_study2.py"

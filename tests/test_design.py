@@ -380,6 +380,8 @@ def test_design_rules_settings_files_and_products():
         "results/r/design/power/power.png",
         "results/r/design/sbc/sbc.csv",
         "results/r/design/sbc/sbc.png",
+        "results/r/design/study2/recovery.csv",
+        "results/r/design/study2/recovery.png",
     ]
     wildcards = Wildcards(run="r", design="t50-c3-s3", effect="or1.5", replicate="7")
     settings = rules.power_replicate_settings(wildcards)
@@ -393,7 +395,7 @@ def test_design_rules_settings_files_and_products():
     assert rules.setting("sbc", "bins")(wildcards) == 10 and rules.mem_mb(wildcards, 2) == 3000
     with pytest.raises(ValueError, match="no design point 't7-c3-s3'"):
         rules.power_replicate_settings(Wildcards(run="r", design="t7-c3-s3", effect="or1", replicate="1"))
-    design["seed"], design["sbc"]["replicates"] = 5, 0
+    design["seed"], design["sbc"]["replicates"], design["study2"]["replicates"] = 5, 0, 0
     assert rules.master_seed() == 5 and len(rules.products("r")) == 2
 
 
@@ -415,6 +417,7 @@ SMALL = {
 }
 POWER_TARGET = "results/{run}/design/power/power.csv"
 SBC_TARGET = "results/{run}/design/sbc/sbc.csv"
+STUDY2_TARGET = "results/{run}/design/study2/recovery.csv"
 
 
 def small_config(run: str) -> dict:
@@ -439,13 +442,21 @@ def test_dag_of_the_default_design_config(tmp_path):
     config["design"] = load_design_config()  # the shipped design, fewer replicates
     config["design"]["power"]["replicates"] = 2
     config["design"]["sbc"]["replicates"] = 3
-    result = run_workflow(
-        tmp_path, config, targets=[POWER_TARGET.format(run="dag"), SBC_TARGET.format(run="dag")], extra=["-n"]
-    )
+    config["design"]["study2"]["replicates"] = 2
+    targets = [POWER_TARGET, SBC_TARGET, STUDY2_TARGET]
+    result = run_workflow(tmp_path, config, targets=[t.format(run="dag") for t in targets], extra=["-n"])
     assert result.returncode == 0, result.describe()
     counts = dict(re.findall(r"^(design_\w+)\s+(\d+)$", result.output, re.M))
-    assert counts == {"design_power_replicate": "18", "design_sbc_replicate": "3", "design_power": "1", "design_sbc": "1"}
+    assert counts == {
+        "design_power_replicate": "18",
+        "design_sbc_replicate": "3",
+        "design_study2_replicate": "4",
+        "design_power": "1",
+        "design_sbc": "1",
+        "design_study2": "1",
+    }
     assert "results/dag/design/power/t100-c3-s3/or1.5/2.csv" in result.output
+    assert "results/dag/design/study2/v0.006/2.csv" in result.output
 
 
 def run_small(workdir: Path, run: str, extra=(), env=None, timeout=1800):

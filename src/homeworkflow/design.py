@@ -12,7 +12,8 @@ among thinned posterior draws (`sbc_replicate`); if the inference is right the r
 
 Seeds are derived from the master seed and the replicate's coordinates by hashing
 (`derive_seed`), so every replicate is reproducible on its own, in any order, on any machine.
-`DesignRules` holds the input functions, params and targets of rules/design.smk.
+`DesignRules` holds the input functions, params and targets of rules/design.smk, those of the
+Study 2 recovery study (`homeworkflow.design_study2`) included.
 This module imports neither PyMC nor PyTensor at import time: rule scripts call
 `homeworkflow.models.configure_compile_cache` first. Documented in docs/design.md.
 """
@@ -225,6 +226,16 @@ def check_design_config(design: Mapping) -> None:
             raise ValueError(
                 f"design.sbc.bins ({sbc['bins']}) must divide draws_kept + 1 ({sbc['draws_kept'] + 1})"
             )
+    study2 = design["study2"]
+    if study2["replicates"] > 0:
+        from .design_study2 import value_levels
+
+        value_levels(study2["effects"])
+        if not study2["parameter"].startswith(f"{study2['outcome']}_change."):
+            raise ValueError(
+                f"design.study2.parameter ({study2['parameter']}) must be a parameter of the "
+                f"{study2['outcome']}_change section of the Study 2 simulator (outcome: {study2['outcome']})"
+            )
 
 
 class DesignRules:
@@ -309,6 +320,49 @@ class DesignRules:
         n = self.section("sbc")["replicates"]
         return [f"results/{wildcards.run}/design/sbc/{r}.csv" for r in range(1, n + 1)]
 
+    def study2_values(self) -> dict[str, float]:
+        from .design_study2 import value_levels
+
+        return value_levels(self.section("study2")["effects"])
+
+    def study2_replicate_settings(self, wildcards) -> dict:
+        """Params of one Study 2 replicate: the configured outcome model (design.study2.model, a
+        model under `models:`) with the design's sampling, its parameter value and number."""
+        from .config import model_settings
+
+        study2, values = self.section("study2"), self.study2_values()
+        if wildcards.effect not in values:
+            raise ValueError(f"design.study2: no value '{wildcards.effect}' (values: {list(values)})")
+        if study2["model"] not in self.config.get("models", {}):
+            raise ValueError(
+                f"design.study2.model: no model '{study2['model']}' under `models:` "
+                f"(models: {sorted(self.config.get('models', {}))})"
+            )
+        model = model_settings(self.config, study2["model"])
+        design = self.config["design"]
+        return {
+            "model": {k: model[k] for k in ("formula", "family", "priors", "mass_matrix") if k in model},
+            "sampling": {**design["sampling"], **study2["sampling"]},
+            "gate": design["gate"],
+            "simulation": study2["simulation"],
+            "seed": self.master_seed(),
+            "outcome": study2["outcome"],
+            "centre": self.config["study2"]["baseline_centre"][study2["outcome"]],
+            "exposure": study2["exposure"],
+            "parameter": study2["parameter"],
+            "effect": values[wildcards.effect],
+            "effect_label": wildcards.effect,
+            "replicate": int(wildcards.replicate),
+        }
+
+    def study2_replicate_files(self, wildcards) -> list[str]:
+        n = self.section("study2")["replicates"]
+        return [
+            f"results/{wildcards.run}/design/study2/{label}/{r}.csv"
+            for label in self.study2_values()
+            for r in range(1, n + 1)
+        ]
+
     def setting(self, section: str, key: str):
         """Params function: one setting of design.<section>."""
         return lambda wildcards: self.section(section)[key]
@@ -324,8 +378,8 @@ class DesignRules:
         return 20 * attempt
 
     def products(self, run: str) -> list[str]:
-        """Tables and figures of the power analysis and the SBC of `run`; [] without a `design:`
-        section (a part with `replicates: 0` is left out)."""
+        """Tables and figures of the power analysis, the SBC and the Study 2 recovery of `run`; []
+        without a `design:` section (a part with `replicates: 0` is left out)."""
         design = self.config.get("design")
         if not design:
             return []
@@ -334,6 +388,8 @@ class DesignRules:
             products += [f"results/{run}/design/power/power.csv", f"results/{run}/design/power/power.png"]
         if design["sbc"]["replicates"] > 0:
             products += [f"results/{run}/design/sbc/sbc.csv", f"results/{run}/design/sbc/sbc.png"]
+        if design["study2"]["replicates"] > 0:
+            products += [f"results/{run}/design/study2/recovery.csv", f"results/{run}/design/study2/recovery.png"]
         return products
 
 
@@ -517,7 +573,7 @@ def power_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ aggregation
 
 
-def _mcse(p: pd.Series, n: pd.Series) -> pd.Series:
+def mcse(p: pd.Series, n: pd.Series) -> pd.Series:
     """Monte Carlo standard error of a proportion p estimated from n replicates."""
     return np.sqrt(p * (1 - p) / n)
 
@@ -544,8 +600,8 @@ def power_table(replicates: pd.DataFrame, term: str, designs: Mapping[str, Desig
         divergent_fits=("divergences", lambda s: int((s > 0).sum())),
     ).reset_index()
     out["power"] = out["power"].astype(float)
-    out["power_mcse"] = _mcse(out["power"], out["replicates"])
-    out["coverage_mcse"] = _mcse(out["coverage"], out["replicates"])
+    out["power_mcse"] = mcse(out["power"], out["replicates"])
+    out["coverage_mcse"] = mcse(out["coverage"], out["replicates"])
     out["bias"] = out["mean_estimate"] - out["true_log_odds"]
     order = list(designs) if designs else list(dict.fromkeys(rows["design"]))
     out["_order"] = out["design"].map({d: i for i, d in enumerate(order)})
@@ -585,7 +641,7 @@ def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
         mean_estimate=("mean", "mean"),
         excludes_zero=("excludes_zero", "mean"),
     ).reset_index()
-    out["coverage_mcse"] = _mcse(out["coverage"], out["replicates"])
+    out["coverage_mcse"] = mcse(out["coverage"], out["replicates"])
     out["bias"] = out["mean_estimate"] - out["truth"]
     return out[
         ["design", "effect", "term", "truth", "replicates", "coverage", "coverage_mcse", "mean_estimate", "bias", "excludes_zero"]
