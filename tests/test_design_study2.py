@@ -74,6 +74,15 @@ def test_design_rules_for_study2():
     assert not any("study2" in p for p in rules.products("r"))
 
 
+def test_schema_defaults_are_the_shipped_study2_section_but_its_sampler():
+    from snakemake.utils import validate
+
+    _, design = configs()
+    empty = {}
+    validate(empty, str(DESIGN_SCHEMA), set_default=True)
+    assert empty["study2"] == {**design["study2"], "sampling": {}}
+
+
 def test_study2_parameter_must_belong_to_the_outcome():
     from snakemake.utils import validate
 

@@ -117,6 +117,7 @@ def recovery_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
             "seed": seeds["sampler"],
             "gate": {**dict(settings["gate"]), "on_fail": "warn"},
             "save_group_effects": False,
+            "save_log_likelihood": False,
         },
     )
     result = fit_model(data, spec, threads=threads)
@@ -228,8 +229,9 @@ def recovery_markdown(table: pd.DataFrame, parameter: str, exposure: str) -> str
 
 def recovery_figure(replicates: pd.DataFrame, term: str, parameter: str):
     """One panel per parameter value: each replicate's 90% interval of `term` (sorted by its
-    mean), those missing the truth in a second colour, and the truth as a vertical line."""
-    from .figures.style import FULL_WIDTH, PALETTE, figure_style, interval_plot, new_figure
+    mean), those missing the truth in a second colour, the truth as a solid vertical line and 0
+    as a dashed one."""
+    from .figures.style import FULL_WIDTH, PALETTE, figure_style, interval_plot, new_figure, reference_line
 
     rows = replicates[replicates["term"] == term]
     if rows.empty:
@@ -249,7 +251,8 @@ def recovery_figure(replicates: pd.DataFrame, term: str, parameter: str):
                     )  # fmt: skip
             truth = float(part["truth"].iloc[0])
             ax.axvline(truth, color=PALETTE[2], linewidth=1.2, zorder=3)
-            ax.set_title(f"{parameter} = {effect:g}: {hit.mean():.0%} of {len(part)} hold it", fontsize=8)
+            reference_line(ax, 0.0)
+            ax.set_title(f"{parameter} = {effect:g}: {hit.mean():.0%} of {len(part)} hold the truth", fontsize=8)
             ax.set_xlabel(f"{term} (90% interval)")
             ax.set_yticks([])
         axes[0, 0].set_ylabel("Replicates, sorted by estimate")
