@@ -67,6 +67,9 @@ def test_design_rules_for_study2():
     assert files[-1] == "results/r/design/study2/v0.006/100.csv"
     with pytest.raises(ValueError, match="no value 'v0.5'"):
         rules.study2_replicate_settings(Wildcards(run="r", effect="v0.5", replicate="1"))
+    design["study2"]["model"] = "homework"
+    with pytest.raises(ValueError, match="fitted to 'study1/sessions', not to the phq9 intervals"):
+        rules.study2_replicate_settings(Wildcards(run="r", effect="v0", replicate="1"))
     design["study2"]["model"] = "phq9_changes"
     with pytest.raises(ValueError, match="no model 'phq9_changes' under `models:`"):
         rules.study2_replicate_settings(Wildcards(run="r", effect="v0", replicate="1"))

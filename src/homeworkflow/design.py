@@ -339,6 +339,12 @@ class DesignRules:
                 f"(models: {sorted(self.config.get('models', {}))})"
             )
         model = model_settings(self.config, study2["model"])
+        table = f"study2/intervals_{study2['outcome']}"
+        if model["data"] != table:
+            raise ValueError(
+                f"design.study2.model: model '{study2['model']}' is fitted to '{model['data']}', "
+                f"not to the {study2['outcome']} intervals ('{table}')"
+            )
         design = self.config["design"]
         return {
             "model": {k: model[k] for k in ("formula", "family", "priors", "mass_matrix") if k in model},
