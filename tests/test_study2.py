@@ -230,12 +230,15 @@ def test_naive_vs_corrected_with_truth():
 
 def test_analysis_truth_moves_the_simulators_centre_to_the_analysis_centre():
     """Change = a + b r + g r (B - c) + s (B - c): centred at c' instead, the intercept and the
-    review slope absorb d = c' - c; a least-squares fit on noise-free data agrees."""
+    review slope absorb d = c' - c; a least-squares fit on noise-free data agrees. Sigma is the
+    rounded scores' residual SD where the truth gives it."""
     from homeworkflow.study2.tables import analysis_truth
 
     coefficients = {"Intercept": -0.5, REVIEW: -0.08, "baseline_centred": -0.3, INTERACTION: 0.006, "sigma": 2.0}
     truth = {"phq9": {"coefficients": coefficients, "centre": 10.0}}
     assert analysis_truth(truth, "phq9", 10.0) == coefficients
+    rounded = analysis_truth({"phq9": {**truth["phq9"], "sigma_with_rounding": 2.02}}, "phq9", 10.0)
+    assert rounded == {**coefficients, "sigma": 2.02}
     moved = analysis_truth(truth, "phq9", 14.0)
     assert moved["Intercept"] == pytest.approx(-0.5 - 0.3 * 4) and moved[REVIEW] == pytest.approx(-0.08 + 0.006 * 4)
     assert {k: moved[k] for k in ("baseline_centred", INTERACTION, "sigma")} == {

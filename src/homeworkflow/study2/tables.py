@@ -34,12 +34,18 @@ def bayes_vs_gee(summary: pd.DataFrame, gee: pd.DataFrame) -> pd.DataFrame:
 
 
 def analysis_truth(truth: Mapping, outcome: str, centre: float) -> dict[str, float]:
-    """The simulator's true coefficients of `outcome` with the baseline centred at `centre` (the
-    analysis table's centre) instead of the simulator's own centre c: with d = centre - c, the
-    intercept becomes Intercept + baseline_slope * d and the review slope review_slope +
-    interaction * d; the other terms are unchanged."""
+    """The simulator's true coefficients of `outcome` as the analysis model estimates them.
+
+    The baseline is centred at `centre` (the analysis table's) instead of the simulator's own
+    centre c: with d = centre - c, the intercept becomes Intercept + baseline_slope * d and the
+    review slope review_slope + interaction * d. `sigma` is the residual SD of the rounded scores,
+    sqrt(sigma^2 + 1/12) (`sigma_with_rounding`), since the model sees rounded changes. Other terms
+    are unchanged.
+    """
     part = truth[outcome]
     values = {term: float(value) for term, value in part["coefficients"].items()}
+    if "sigma_with_rounding" in part:
+        values["sigma"] = float(part["sigma_with_rounding"])
     shift = float(centre) - float(part["centre"])
     values["Intercept"] += values["baseline_centred"] * shift
     values["review_percentage"] += values["review_percentage:baseline_centred"] * shift
