@@ -183,3 +183,33 @@ def test_one_replicate_simulates_the_value_and_fits_the_workflows_model(tmp_path
     fig.savefig(tmp_path / "recovery.png")
     with pytest.raises(ValueError, match="no replicate rows for term 'x'"):
         s2.recovery_figure(rows, "x", "phq9_change.interaction")
+
+
+@pytest.mark.slow
+def test_small_study2_recovery_end_to_end(tmp_path):
+    """Two values x 2 replicates of a small Study 2 through Snakemake: replicate files, the table,
+    its Markdown, the replicate rows and the figure."""
+    from workflow_runner import run_workflow
+
+    main, _ = configs()
+    design = yaml.safe_load((ROOT / "config" / "design.yaml").read_text())["design"]
+    design["study2"].update(
+        replicates=2,
+        effects=[0.0, 0.01],
+        sampling={"sampler": "nutpie", "draws": 200, "tune": 200},
+        simulation={"sizes": {"n_organisations": 4, "n_therapists": 12, "n_clients": 60, "n_sessions": 300}},
+    )
+    config = {**main, "run": "s2", "design": design}
+    result = run_workflow(tmp_path, config, targets=["results/s2/design/study2/recovery.csv"], cores=2, timeout=1800)
+    assert result.returncode == 0, result.describe()
+    out = result.results / "design" / "study2"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*/*.csv")) == [
+        "v0.01/1.csv", "v0.01/2.csv", "v0/1.csv", "v0/2.csv",
+    ]  # fmt: skip
+    table = pd.read_csv(out / "recovery.csv")
+    assert list(table["effect"].unique()) == [0.0, 0.01] and (table["replicates"] == 2).all()
+    interaction = table[table["term"] == INTERACTION].set_index("effect")["truth"]
+    assert interaction.to_dict() == {0.0: 0.0, 0.01: 0.01}
+    assert len(pd.read_csv(out / "replicates.csv")) == 4 * 8
+    assert "phq9_change.interaction" in (out / "recovery.md").read_text()
+    assert (out / "recovery.png").stat().st_size > 0 and (out / "recovery.pdf").stat().st_size > 0

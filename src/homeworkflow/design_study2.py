@@ -252,9 +252,9 @@ def recovery_figure(replicates: pd.DataFrame, term: str, parameter: str):
             truth = float(part["truth"].iloc[0])
             ax.axvline(truth, color=PALETTE[2], linewidth=1.2, zorder=3)
             reference_line(ax, 0.0)
-            ax.set_title(f"{parameter} = {effect:g}: {hit.mean():.0%} of {len(part)} hold the truth", fontsize=8)
+            ax.set_title(f"{parameter} = {effect:g}\n{hit.mean():.0%} of {len(part)} intervals hold the truth")
             ax.set_xlabel(f"{term} (90% interval)")
             ax.set_yticks([])
         axes[0, 0].set_ylabel("Replicates, sorted by estimate")
-        axes[0, -1].legend(loc="lower right", fontsize=7)
+        axes[0, -1].legend(loc="lower right")
     return fig
