@@ -321,6 +321,7 @@ class DesignRules:
         return [f"results/{wildcards.run}/design/sbc/{r}.csv" for r in range(1, n + 1)]
 
     def study2_values(self) -> dict[str, float]:
+        """The Study 2 parameter values by wildcard label."""
         from .design_study2 import value_levels
 
         return value_levels(self.section("study2")["effects"])
@@ -362,6 +363,7 @@ class DesignRules:
         }
 
     def study2_replicate_files(self, wildcards) -> list[str]:
+        """Every Study 2 replicate, value by value."""
         n = self.section("study2")["replicates"]
         return [
             f"results/{wildcards.run}/design/study2/{label}/{r}.csv"
