@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .design import derive_seed, mcse, set_parameter
+from .design import derive_seed, interval_rows, mcse, set_parameter
 
 log = logging.getLogger(__name__)
 
@@ -121,30 +121,15 @@ def recovery_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
         },
     )
     result = fit_model(data, spec, threads=threads)
-    truths = analysis_truth(truth, outcome, settings["centre"])
-    draws = term_draws(result.idata.posterior)
-    quantiles = draws.quantile([0.05, 0.95, 0.025, 0.975], dim=SAMPLE_DIMS)
-    rows = []
-    for term in draws.data_vars:
-        q5, q95, q025, q975 = (float(v) for v in quantiles[term].values)
-        value = truths.get(str(term), np.nan)
-        known = bool(np.isfinite(value))
-        rows.append(
-            {
-                "term": str(term),
-                "truth": value,
-                "mean": float(draws[term].mean()),
-                "sd": float(draws[term].std()),
-                "q5": q5,
-                "q95": q95,
-                "q2.5": q025,
-                "q97.5": q975,
-                "covers_90": (q5 <= value <= q95) if known else pd.NA,
-                "covers_95": (q025 <= value <= q975) if known else pd.NA,
-                "excludes_zero": q025 > 0 or q975 < 0,
-            }
-        )
-    out = pd.DataFrame(rows)
+    out = interval_rows(result.summary, analysis_truth(truth, outcome, settings["centre"]))
+    out = out.rename(columns={"covers": "covers_95"})
+    out["sd"] = out["term"].map(result.summary.set_index("term")["sd"])
+    # The summary has 95% intervals; the 90% ones come from the same draws.
+    quantiles = term_draws(result.idata.posterior).quantile([0.05, 0.95], dim=SAMPLE_DIMS)
+    out["q5"], out["q95"] = zip(*(map(float, quantiles[term].values) for term in out["term"]))
+    out["covers_90"] = [
+        bool(lo <= t <= hi) if np.isfinite(t) else pd.NA for t, lo, hi in zip(out["truth"], out["q5"], out["q95"])
+    ]
     out.insert(0, "effect", float(settings["effect"]))
     out.insert(1, "replicate", int(settings["replicate"]))
     out["n_intervals"] = len(data)
