@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from common import BENCH_CACHE, save  # noqa: E402
 
-from homeworkflow.models.cache import configure_compile_cache  # noqa: E402
+from homeworkflow.models.backend.cache import configure_compile_cache  # noqa: E402
 
 
 def elementwise_loglik(y, eta):
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     configure_compile_cache(BENCH_CACHE)
     import numpy as np
-    from homeworkflow.models.build import bernoulli_logit_logp
+    from homeworkflow.models.backend.build import bernoulli_logit_logp
     from threadpoolctl import threadpool_limits
 
     rows = []
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "Value and gradient of sum(log p(y | eta)) with respect to eta, one thread, best of 3 timings, "
         "Python call overhead included (about 1 us for numba, more for C). elementwise: y * eta - "
         "softplus(eta), PyTensor's rewrites; fused: the workflow's bernoulli_logit_logp "
-        "(models/bernoulli_logit.py)."
+        "(models/backend/bernoulli_logit.py)."
     )
     save(args.name, rows, notes)
     return rows

@@ -35,13 +35,13 @@ def compiled_homework(n_sessions: int):
 
     sys.path.insert(0, str(ROOT / "src"))
     warnings.simplefilter("ignore")
-    from homeworkflow.models.cache import configure_compile_cache
+    from homeworkflow.models.backend.cache import configure_compile_cache
 
     configure_compile_cache(BENCH_CACHE)
-    from homeworkflow.models.build import build_model
-    from homeworkflow.models.formula import build_design
-    from homeworkflow.models.nutpie_numba import compile_nutpie_numba
-    from homeworkflow.models.priors import resolve_priors
+    from homeworkflow.models.backend.build import build_model
+    from homeworkflow.models.spec.formula import build_design
+    from homeworkflow.models.backend.nutpie_numba import compile_nutpie_numba
+    from homeworkflow.models.spec.priors import resolve_priors
 
     config = load_config()
     spec = model_spec("homework", config)
@@ -62,7 +62,7 @@ def trajectory_row(
     import nutpie
     import numpy as np
 
-    from homeworkflow.models.sampling import one_blas_thread
+    from homeworkflow.models.backend.sampling import one_blas_thread
 
     start = time.perf_counter()
     with nullcontext() if blas_default else one_blas_thread():

@@ -153,7 +153,7 @@ def worker(job: dict) -> None:
     import sys
 
     sys.path.insert(0, str(ROOT / "src"))
-    from homeworkflow.models.cache import configure_compile_cache
+    from homeworkflow.models.backend.cache import configure_compile_cache
 
     configure_compile_cache(Path(job.get("cache", BENCH_CACHE)))
     if job.get("numba_cache_off"):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from homeworkflow.models.cache import configure_compile_cache
+from homeworkflow.models.backend.cache import configure_compile_cache
 
 # Before PyTensor or numba are imported: the persistent compile cache of the design jobs.
 configure_compile_cache(Path(snakemake.params.compile_cache))

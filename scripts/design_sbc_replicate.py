@@ -3,7 +3,7 @@ rank of each true parameter among thinned posterior draws)."""
 
 from pathlib import Path
 
-from homeworkflow.models.cache import configure_compile_cache
+from homeworkflow.models.backend.cache import configure_compile_cache
 
 # Before PyTensor or numba are imported: the persistent compile cache of the design jobs.
 configure_compile_cache(Path(snakemake.params.compile_cache))

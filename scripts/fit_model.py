@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from homeworkflow.logs import logging_to
-from homeworkflow.models.cache import configure_compile_cache
+from homeworkflow.models.backend.cache import configure_compile_cache
 
 # Before PyTensor or numba are imported: a persistent compile cache of this model's own.
 configure_compile_cache(Path(snakemake.params.compile_cache))

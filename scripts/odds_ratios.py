@@ -4,7 +4,7 @@ import arviz as az
 
 from homeworkflow.io import write_table
 from homeworkflow.logs import logging_to
-from homeworkflow.models.summaries import odds_ratio_table
+from homeworkflow.models.posterior.summaries import odds_ratio_table
 
 with logging_to(snakemake.log[0]):
     posterior = az.from_netcdf(snakemake.input.posterior).posterior

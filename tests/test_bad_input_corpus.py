@@ -37,7 +37,7 @@ from homeworkflow.descriptives import table1_study1, table1_study2
 from homeworkflow.features import study1_sessions, study2_intervals, study2_sessions
 from homeworkflow.io import read_table
 from homeworkflow.models import ModelSpec
-from homeworkflow.models.formula import build_design
+from homeworkflow.models.spec.formula import build_design
 from homeworkflow.privacy import pseudonymise
 from homeworkflow.validate import load_study
 

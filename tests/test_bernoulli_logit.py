@@ -7,7 +7,7 @@ import pytensor.tensor as pt
 import pytest
 from scipy.special import expit, log_expit
 
-from homeworkflow.models.bernoulli_logit import BernoulliLogit, bernoulli_logit, bernoulli_logit_numpy
+from homeworkflow.models.backend.bernoulli_logit import BernoulliLogit, bernoulli_logit, bernoulli_logit_numpy
 
 ETA = np.array([-800.0, -40.0, -18.5, -1.0, -1e-3, 0.0, 1e-3, 0.7, 18.5, 40.0, 800.0])
 Y = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
@@ -76,7 +76,7 @@ def test_shapes_broadcast_and_reshape():
 def test_the_model_log_density_equals_pymc_bernoulli():
     """A multilevel logistic model built with the Op has the log density (and gradient) of the same
     model written with pm.Bernoulli."""
-    from homeworkflow.models.build import bernoulli_logit_logp
+    from homeworkflow.models.backend.build import bernoulli_logit_logp
 
     rng = np.random.default_rng(3)
     x, group = rng.normal(size=50), rng.integers(0, 5, 50)
@@ -101,7 +101,7 @@ def test_the_model_log_density_equals_pymc_bernoulli():
 
 def test_the_jax_implementation_matches():
     pytest.importorskip("jax")
-    from homeworkflow.models.bernoulli_logit import register_jax
+    from homeworkflow.models.backend.bernoulli_logit import register_jax
 
     register_jax()
     loglik, residual = compiled("JAX")(Y, ETA)

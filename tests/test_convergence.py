@@ -4,7 +4,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from homeworkflow.models import convergence
+from homeworkflow.models.posterior import convergence
 
 
 def ar1_draws(rng, chains, draws, phis, offsets=None):

@@ -29,7 +29,7 @@ import yaml
 from scipy import stats
 
 from homeworkflow import design as d
-from homeworkflow.models.priors import make_prior
+from homeworkflow.models.spec.priors import make_prior
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN_CONFIG = ROOT / "config" / "design.yaml"
@@ -310,8 +310,8 @@ def test_prior_draws_match_their_distribution(prior, mean, sd):
 def test_prior_draw_back_transform_matches_the_raw_scale():
     """The data-scale truth gives the same linear predictor on the raw columns as the internal
     draw on the standardised ones (the back-transform SBC ranks depend on)."""
-    from homeworkflow.models.formula import build_design
-    from homeworkflow.models.priors import resolve_priors
+    from homeworkflow.models.spec.formula import build_design
+    from homeworkflow.models.spec.priors import resolve_priors
 
     params = d.simulation_params({}, d.DesignPoint(12, 3, 2))
     data, _, _ = d.simulate_analysis_table(params, 5, {"ebp": "MAP"}, ["child_age"])

@@ -283,9 +283,9 @@ def test_log_likelihood_equals_pymcs(family, formula):
     """The NumPy log-likelihood written to posterior.nc is PyMC's, draw by draw and observation by observation."""
     import pymc as pm
 
-    from homeworkflow.models.build import build_model, log_likelihood
-    from homeworkflow.models.formula import build_design
-    from homeworkflow.models.priors import resolve_priors
+    from homeworkflow.models.backend.build import build_model, log_likelihood
+    from homeworkflow.models.spec.formula import build_design
+    from homeworkflow.models.spec.priors import resolve_priors
 
     rng = np.random.default_rng(8)
     data = simulate_logistic().assign(x2=rng.normal(size=300), client=rng.integers(0, 3, 300))

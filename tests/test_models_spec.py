@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 
 from homeworkflow.models import ModelSpec, ModelSpecError
-from homeworkflow.models.formula import build_design
-from homeworkflow.models.priors import resolve_priors
+from homeworkflow.models.spec.formula import build_design
+from homeworkflow.models.spec.priors import resolve_priors
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_from_config_defaults_and_data_key_ignored():
 def test_mass_matrix_setting_reaches_nutpie(monkeypatch, mass_matrix, low_rank):
     import nutpie
 
-    from homeworkflow.models.sampling import run_sampler
+    from homeworkflow.models.backend.sampling import run_sampler
 
     calls = []
     monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, backend, **kwargs: "compiled")
@@ -162,7 +162,7 @@ def test_chains_sample_with_one_blas_thread(monkeypatch):
     import nutpie
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from homeworkflow.models.sampling import run_sampler
+    from homeworkflow.models.backend.sampling import run_sampler
 
     def blas_threads():
         return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
@@ -230,7 +230,7 @@ def test_prior_overrides_resolve_per_term():
 @pytest.mark.parametrize("family", ["bernoulli", "gaussian"])
 def test_back_transform_reproduces_the_linear_predictor(data, family):
     """Random internal parameters mapped to the data scale give the same predictions from raw data."""
-    from homeworkflow.models.build import linear_predictor, to_data_scale
+    from homeworkflow.models.backend.build import linear_predictor, to_data_scale
 
     outcome = "y" if family == "bernoulli" else "score"
     d = design(data, f"{outcome} ~ age + I(age^2) + arm + age:female + (1 + age | therapist)", family)
@@ -299,7 +299,7 @@ def test_configure_compile_cache_respects_caller_settings(tmp_path, monkeypatch)
     ],
 )
 def test_model_builds_for_edge_formulas(data, formula, free_variables):
-    from homeworkflow.models.build import build_model
+    from homeworkflow.models.backend.build import build_model
 
     d = design(data, formula)
     model = build_model(
@@ -313,8 +313,8 @@ def test_model_builds_for_edge_formulas(data, formula, free_variables):
 def test_per_term_prior_keeps_coefficient_order(data):
     import pymc as pm
 
-    from homeworkflow.models.build import build_model
-    from homeworkflow.models.priors import make_prior
+    from homeworkflow.models.backend.build import build_model
+    from homeworkflow.models.spec.priors import make_prior
 
     d = design(data, "y ~ age + arm + score")
     overrides = {"arm[pdt]": make_prior("normal", mu=100.0, sigma=1e-6)}

@@ -12,7 +12,7 @@ import pytest
 
 nutpie = pytest.importorskip("nutpie")
 
-from homeworkflow.models import nutpie_numba  # noqa: E402
+from homeworkflow.models.backend import nutpie_numba  # noqa: E402
 
 
 def small_model():
@@ -46,7 +46,7 @@ COMPILE_IN_NEW_PROCESS = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from test_nutpie_numba import draws, small_model
-from homeworkflow.models import nutpie_numba
+from homeworkflow.models.backend import nutpie_numba
 compiled = nutpie_numba.compile_nutpie_numba(small_model(), rebuild=small_model)
 hits = [f.cache_hits for f in (compiled.compiled_logp_func, compiled.compiled_expand_func)]
 print(json.dumps({{"hits": hits, "draws": {{k: v.tolist() for k, v in draws(compiled).items()}}}}))
@@ -160,7 +160,7 @@ def test_a_custom_distribution_model_compiles_in_the_child(caplog):
 
 
 def custom_dist_model(y):
-    from homeworkflow.models.build import bernoulli_logit_logp
+    from homeworkflow.models.backend.build import bernoulli_logit_logp
 
     with pm.Model() as model:
         eta = pm.Normal("eta")

@@ -712,7 +712,7 @@ def power_figure(power: pd.DataFrame, term: str, target: float = 0.8):
 
 
 def draw_prior(prior, rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:
-    """Draws from a homeworkflow.models.priors.Prior, parameterised exactly as PyMC does."""
+    """Draws from a homeworkflow.models.spec.priors.Prior, parameterised exactly as PyMC does."""
     k = prior.kwargs
     if prior.dist == "normal":
         return rng.normal(k.get("mu", 0.0), k["sigma"], size)
@@ -749,7 +749,7 @@ class PriorDraw:
 def draw_from_model(design, priors, rng: np.random.Generator) -> PriorDraw:
     """Parameters from the priors and an outcome from the bernoulli-logit model, given the design.
 
-    Written out independently of the PyMC model (homeworkflow.models.build), following its
+    Written out independently of the PyMC model (homeworkflow.models.backend.build), following its
     documented form: eta = Intercept* + X* b* + sum_k sd*_k z_k[level] (times the scaled slope
     column for varying slopes), z ~ N(0, 1), y ~ Bernoulli(logit^-1(eta)).
     """
@@ -801,9 +801,9 @@ def sbc_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
     column is replaced); the parameters from the model's priors.
     """
     from .models import fit_model
-    from .models.formula import build_design
-    from .models.priors import resolve_priors
-    from .models.summaries import term_draws
+    from .models.spec.formula import build_design
+    from .models.spec.priors import resolve_priors
+    from .models.posterior.summaries import term_draws
 
     point = DesignPoint(**settings["design"])
     master, replicate = settings["seed"], int(settings["replicate"])

@@ -101,7 +101,7 @@ def recovery_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
     review_percentage: the detector's, which the measurement-error model is for).
     """
     from .models import ModelSpec, fit_model
-    from .models.summaries import SAMPLE_DIMS, term_draws
+    from .models.posterior.summaries import SAMPLE_DIMS, term_draws
     from .study2.tables import analysis_truth
 
     outcome, label = settings["outcome"], settings["effect_label"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from homeworkflow.models.priors import default_priors, parse_priors
+from homeworkflow.models.spec.priors import default_priors, parse_priors
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -4,9 +4,9 @@ Importing this package is cheap: PyMC and PyTensor load on first use of fit_mode
 write_model_outputs, so configure_compile_cache() can run first.
 """
 
-from .cache import configure_compile_cache
+from .backend.cache import configure_compile_cache
 from .errors import ConvergenceError, ModelSpecError
-from .spec import Gate, ModelSpec
+from .spec.model import Gate, ModelSpec
 
 __all__ = [
     "ConvergenceError",
@@ -25,7 +25,7 @@ def __getattr__(name: str):
 
         return fit_model
     if name == "write_model_outputs":
-        from .outputs import write_model_outputs
+        from .posterior.outputs import write_model_outputs
 
         return write_model_outputs
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,13 +13,13 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from .build import build_model, log_likelihood, to_data_scale
+from .backend.build import build_model, log_likelihood, to_data_scale
+from .backend.sampling import run_sampler
 from .errors import ConvergenceError
-from .formula import build_design
-from .priors import resolve_priors
-from .sampling import run_sampler
-from .spec import ModelSpec
-from .summaries import diagnostics, odds_ratio_table, ppc_table, summary_table, variance_partition_table
+from .posterior.summaries import diagnostics, odds_ratio_table, ppc_table, summary_table, variance_partition_table
+from .spec.formula import build_design
+from .spec.model import ModelSpec
+from .spec.priors import resolve_priors
 
 log = logging.getLogger(__name__)
 

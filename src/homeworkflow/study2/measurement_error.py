@@ -29,9 +29,9 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..models.convergence import diagnose
-from ..models.nutpie_numba import compile_nutpie_numba
-from ..models.sampling import one_blas_thread
+from ..models.posterior.convergence import diagnose
+from ..models.backend.nutpie_numba import compile_nutpie_numba
+from ..models.backend.sampling import one_blas_thread
 from .slopes import INTERACTION, INTERVAL_COLUMNS, REVIEW, draw_summary
 
 ME_METHOD = "Bayesian measurement-error model (latent true review %)"

@@ -20,7 +20,7 @@ from formulae.environment import Environment
 from formulae.matrices import DesignMatrices
 from formulae.terms import Intercept, Model
 
-from .errors import ModelSpecError
+from ..errors import ModelSpecError
 
 log = logging.getLogger(__name__)
 

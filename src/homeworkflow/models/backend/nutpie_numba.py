@@ -76,10 +76,12 @@ def _compile_in_child(rebuild: Callable, kwargs: dict) -> None:
 
     code = (
         "import pickle, sys; sys.path.insert(0, sys.argv[1]);"
-        "from homeworkflow.models.nutpie_numba import _compile;"
+        "from homeworkflow.models.backend.nutpie_numba import _compile;"
         "rebuild, kwargs = pickle.load(sys.stdin.buffer); _compile(rebuild(), 'save', kwargs)"
     )
-    package_root = str(Path(__file__).resolve().parents[2])
+    import homeworkflow
+
+    package_root = str(Path(homeworkflow.__file__).resolve().parents[1])
     subprocess.run(
         [sys.executable, "-c", code, package_root],
         input=cloudpickle.dumps((rebuild, kwargs)),

@@ -19,7 +19,7 @@ import arviz as az
 import pymc as pm
 from threadpoolctl import threadpool_limits
 
-from .spec import ModelSpec
+from ..spec.model import ModelSpec
 
 log = logging.getLogger(__name__)
 

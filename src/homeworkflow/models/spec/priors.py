@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ModelSpecError
+from ..errors import ModelSpecError
 
 # distribution -> (required parameters, optional parameters with defaults)
 DISTRIBUTIONS = {

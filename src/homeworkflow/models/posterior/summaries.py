@@ -11,9 +11,9 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from . import convergence
-from .build import linear_predictor
-from .formula import Design
-from .spec import Gate
+from ..backend.build import linear_predictor
+from ..spec.formula import Design
+from ..spec.model import Gate
 
 SAMPLE_DIMS = ("chain", "draw")
 LOGISTIC_RESIDUAL_VARIANCE = np.pi**2 / 3

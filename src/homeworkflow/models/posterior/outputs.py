@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .fit import FitResult
+if TYPE_CHECKING:
+    from ..fit import FitResult
 
 
 def write_model_outputs(result: FitResult, outdir: Path) -> None:

@@ -13,8 +13,8 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from .bernoulli_logit import bernoulli_logit
-from .formula import Design
-from .priors import Prior, ResolvedPriors
+from ..spec.formula import Design
+from ..spec.priors import Prior, ResolvedPriors
 
 PYMC_DISTRIBUTIONS = {
     "normal": pm.Normal,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ModelSpecError
+from ..errors import ModelSpecError
 from .priors import Prior, parse_priors
 
 FAMILIES = ("bernoulli", "gaussian")

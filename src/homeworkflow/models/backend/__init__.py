@@ -1,0 +1,1 @@
+"""How a model is sampled: the PyMC builder, samplers, nutpie callbacks, fused kernels, compile cache."""

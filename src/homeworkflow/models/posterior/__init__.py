@@ -1,0 +1,1 @@
+"""What a fit gives: summaries, convergence diagnostics and the written outputs."""

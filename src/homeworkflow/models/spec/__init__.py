@@ -1,0 +1,1 @@
+"""What a model is: its config (ModelSpec), formula and priors; no PyMC."""
