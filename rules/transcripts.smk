@@ -34,16 +34,17 @@ rule transcript_features:
         ),
         validation="results/{run}/study2/transcripts/review_validation.csv",
         feature_error="results/{run}/study2/transcripts/feature_error.csv",
-        ar_detector="results/{run}/study2/transcripts/detectors/action_recommendation.joblib",
-        review_detector="results/{run}/study2/transcripts/detectors/review.joblib",
+        ar_detector="results/{run}/study2/transcripts/detectors/action_recommendation.detector",
+        review_detector="results/{run}/study2/transcripts/detectors/review.detector",
     log:
         "results/{run}/logs/transcript_features.log",
     conda:
         "../envs/data.yaml"
-    threads: 1
+    # The encoder detector fine-tunes on 2 threads; the others are single-threaded.
+    threads: 2 if config["study2"]["transcripts"]["detector"] == "encoder" else 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=6000,
+        runtime=90,
     params:
         detector=config["study2"]["transcripts"]["detector"],
         labelled_sessions=config["study2"]["transcripts"]["labelled_sessions"],

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 AR_SUBTYPES = ("advice", "options", "negotiation")
+BEHAVIOURS = ("question", "reflection", "therapist_input", "other")
+SUBTYPES = ("none", "information", "advice", "options", "negotiation")
 ANNOMI_PATH = files("homeworkflow.transcripts") / "data" / "AnnoMI-full.csv"
 REVIEW_LABELS_PATH = files("homeworkflow.transcripts") / "labels" / "annomi_review_labels.csv"
 
@@ -29,18 +31,25 @@ def load_review_labels(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def annomi_utterances(annomi: pd.DataFrame, review_labels: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per utterance in the utterance-table contract, plus `mi_quality`.
+    """One row per utterance in the utterance-table contract, plus `mi_quality` and the annotators'
+    shares used for multi-task training (`ar_share`, `n_annotators`, `behaviour_<b>` for
+    `BEHAVIOURS`, `subtype_<s>` for `SUBTYPES`; NaN on client rows).
 
     `is_action_recommendation` is the annotators' majority (therapist rows; 0 for client rows);
     `is_review` is the review label where `review_labels` has one and missing elsewhere.
     """
     ar = annomi["therapist_input_subtype"].isin(AR_SUBTYPES)
-    grouped = annomi.assign(ar=ar).groupby(["transcript_id", "utterance_id"], sort=True)
+    subtype = annomi["therapist_input_subtype"].fillna("none")
+    indicators = {f"behaviour_{b}": annomi["main_therapist_behaviour"] == b for b in BEHAVIOURS}
+    indicators |= {f"subtype_{s}": subtype == s for s in SUBTYPES}
+    grouped = annomi.assign(ar=ar, **indicators).groupby(["transcript_id", "utterance_id"], sort=True)
     table = grouped.agg(
         speaker=("interlocutor", "first"),
         text=("utterance_text", "first"),
         mi_quality=("mi_quality", "first"),
         ar_share=("ar", "mean"),
+        n_annotators=("annotator_id", "nunique"),
+        **{name: (name, "mean") for name in indicators},
     ).reset_index()
     utterances = pd.DataFrame(
         {
@@ -52,6 +61,10 @@ def annomi_utterances(annomi: pd.DataFrame, review_labels: pd.DataFrame | None =
             "mi_quality": table["mi_quality"],
         }
     )
+    client = (table["speaker"] != "therapist").to_numpy()
+    for name in ["ar_share", *indicators]:
+        utterances[name] = table[name].astype(float).mask(client)
+    utterances["n_annotators"] = table["n_annotators"].astype("int64")
     if review_labels is not None:
         key = review_labels["transcript_id"].astype(str) + "/" + review_labels["utterance_id"].astype(str)
         label = pd.Series(review_labels["is_review"].astype(float).to_numpy(), index=key)

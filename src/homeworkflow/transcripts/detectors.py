@@ -97,6 +97,10 @@ class Detector:
     def _predict_therapist(self, rows: pd.DataFrame, before: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def score(self, utterances: pd.DataFrame) -> np.ndarray:
+        """A score per row for ranking (precision-recall curves); here the 0/1 prediction."""
+        return self.predict(utterances).astype(float)
+
     def save(self, path: str | Path) -> None:
         joblib.dump(self, path, compress=3)
 
@@ -176,12 +180,23 @@ class TrainedDetector(Detector):
         self.pipeline = Pipeline([("features", features), ("model", self._model().fit(X, y))])
         return self
 
-    @threadpool_limits.wrap(limits=1, user_api="blas")
     def _predict_therapist(self, rows, before):
+        return self._probability(rows, before) >= self.threshold
+
+    @threadpool_limits.wrap(limits=1, user_api="blas")
+    def _probability(self, rows, before):
         if self.pipeline is None:
             raise RuntimeError("fit the detector before using it")
         X = pd.DataFrame({"text": rows["text"].astype(str).to_numpy(), "before": before})
-        return self.pipeline.predict_proba(X)[:, 1] >= self.threshold
+        return self.pipeline.predict_proba(X)[:, 1]
+
+    def score(self, utterances: pd.DataFrame) -> np.ndarray:
+        """The regression's probability per row (0 for client rows)."""
+        therapist = is_therapist(utterances)
+        out = np.zeros(len(utterances))
+        if therapist.any():
+            out[therapist] = self._probability(utterances.loc[therapist], previous_text(utterances)[therapist])
+        return out
 
 
 def _vectoriser() -> ColumnTransformer:

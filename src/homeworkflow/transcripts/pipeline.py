@@ -23,7 +23,14 @@ from homeworkflow.transcripts.evaluation import evaluate_detector
 from homeworkflow.transcripts.features import FEATURE_COLUMNS, derive_session_features
 from homeworkflow.transcripts.utterances import LABEL_COLUMNS, is_therapist
 
-DETECTORS = {"trained": TrainedDetector, "rules": RuleBasedDetector, "human": HumanLabelDetector}
+def _encoder(target: str) -> Detector:
+    from homeworkflow.transcripts.encoder import EncoderDetector  # torch is imported only when chosen
+
+    return EncoderDetector(target)
+
+
+DETECTORS = {"trained": TrainedDetector, "encoder": _encoder, "rules": RuleBasedDetector, "human": HumanLabelDetector}
+TRAINED = ("trained", "encoder")
 
 
 def labelled_sessions(utterances: pd.DataFrame, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,21 +52,22 @@ def fit_detectors(
     """Detectors for both targets, their evaluation table, and the review detector's unit-level
     validation table (columns human, detected) on held-out labelled sessions.
 
-    Trained detectors learn from the training half of the labelled sessions, or from AnnoMI
-    (with our review labels) when the table has no labelled sessions; then nothing is held out
-    from the table itself and the validation table is empty.
+    Trained detectors ("trained": TF-IDF, "encoder": fine-tuned MiniLM) learn from the training
+    half of the labelled sessions, or from AnnoMI (with our review labels) when the table has no
+    labelled sessions; then nothing is held out from the table itself and the validation table is
+    empty.
     """
     if kind not in DETECTORS:
         raise ValueError(f"transcripts.detector must be one of {sorted(DETECTORS)}, got {kind!r}")
     train_ids, eval_ids = labelled_sessions(utterances, n_labelled, seed)
-    if kind == "trained" and len(train_ids) == 0:
+    if kind in TRAINED and len(train_ids) == 0:
         training = annomi_utterances(load_annomi(), load_review_labels())
     else:
         training = utterances[utterances["session_id"].astype(str).isin(train_ids)]
     detectors = {}
     for target, label in LABEL_COLUMNS.items():
         detector = DETECTORS[kind](target)
-        if kind == "trained":
+        if kind in TRAINED:
             detector.fit(training, training[label].to_numpy(dtype=float))
         detectors[target] = detector
 
