@@ -68,9 +68,10 @@ def test_reference_level_override(data):
 
 
 def test_nested_groups_and_slopes(data):
-    d = design(data, "y ~ score + (1 | therapist/client) + (1 + score | therapist)")
+    d = design(data, "y ~ score + (1 | therapist/client) + (0 + score | therapist)")
     labels = [e.label for e in d.group_effects]
-    assert labels == ["sd(therapist)", "sd(therapist:client)", "sd(therapist)[score]"]  # (1|therapist) once
+    assert labels == ["sd(therapist)", "sd(therapist:client)", "sd(therapist)[score]"]
+    assert d.correlation_blocks == []  # separate bars: independent
     nested = d.group_effects[1]
     expected = data.groupby(["therapist", "client"]).ngroups
     assert len(nested.levels) == expected
@@ -184,7 +185,7 @@ def test_chains_sample_with_one_blas_thread(monkeypatch):
     ("extra", "message"),
     [
         ({"draw": 10}, "unknown config key\\(s\\) \\['draw'\\]"),
-        ({"family": "poisson"}, "family must be one of"),
+        ({"family": "hurdle_poisson"}, "family must be one of"),
         ({"sampler": "stan"}, "sampler must be one of"),
         ({"mass_matrix": "dense"}, "mass_matrix must be one of"),
         ({"save_log_likelihood": "no"}, "save_log_likelihood must be true or false"),
@@ -229,8 +230,10 @@ def test_prior_overrides_resolve_per_term():
 
 @pytest.mark.parametrize("family", ["bernoulli", "gaussian"])
 def test_back_transform_reproduces_the_linear_predictor(data, family):
-    """Random internal parameters mapped to the data scale give the same predictions from raw data."""
-    from homeworkflow.models.backend.build import linear_predictor, to_data_scale
+    """Random internal parameters mapped to the data scale give the same predictions from raw data
+    (intercept and slope correlated: (1 + age | therapist))."""
+    from homeworkflow.models.backend.build import group_effect_values, linear_predictor, to_data_scale
+    from homeworkflow.models.backend.lkj import cholesky_rows
 
     outcome = "y" if family == "bernoulli" else "score"
     d = design(data, f"{outcome} ~ age + I(age^2) + arm + age:female + (1 + age | therapist)", family)
@@ -243,6 +246,7 @@ def test_back_transform_reproduces_the_linear_predictor(data, family):
             "sd_std": (("chain", "draw", "sd_term"), rng.random((1, 1, k)) + 0.2),
             "sigma_std": (("chain", "draw"), rng.random((1, 1)) + 0.2),
             **{f"z_{j}": (("chain", "draw", "therapist"), rng.normal(size=(1, 1, 8))) for j in range(k)},
+            "cor_chol_0": (("chain", "draw", "cor_chol_0_dim_0"), rng.uniform(-0.9, 0.9, (1, 1, 1))),
         },
         coords={"term": d.terms, "sd_term": [e.label for e in d.group_effects]},
     )
@@ -251,7 +255,12 @@ def test_back_transform_reproduces_the_linear_predictor(data, family):
         d,
         float(draw["Intercept_std"]),
         draw["b_std"].to_numpy(),
-        [draw[f"z_{j}"].to_numpy() * float(draw["sd_std"][j]) for j in range(k)],
+        group_effect_values(
+            d,
+            draw["sd_std"].to_numpy(),
+            [draw[f"z_{j}"].to_numpy() for j in range(k)],
+            [cholesky_rows(list(draw["cor_chol_0"].to_numpy()), 2)],
+        ),
     )
     post = to_data_scale(internal, d, family, keep_group_effects=True).isel(chain=0, draw=0)
     raw_X = d.X * d.scale + d.center

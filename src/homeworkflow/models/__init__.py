@@ -1,4 +1,4 @@
-"""Formula-driven Bayesian multilevel models (bernoulli-logit and gaussian) in PyMC.
+"""Formula-driven Bayesian multilevel models in PyMC (families: models/spec/families.py).
 
 Importing this package is cheap: PyMC and PyTensor load on first use of fit_model or
 write_model_outputs, so configure_compile_cache() can run first.

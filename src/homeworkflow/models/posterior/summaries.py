@@ -7,29 +7,34 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import expit
 from scipy.stats import norm
 
 from . import convergence
-from ..backend.build import linear_predictor
+from ..backend.build import group_effect_values, linear_predictor
+from ..backend.lkj import cholesky_rows
+from ..spec.families import FAMILY_PARAMETER_NAMES, Family, get_family
 from ..spec.formula import Design
 from ..spec.model import Gate
 
 SAMPLE_DIMS = ("chain", "draw")
-LOGISTIC_RESIDUAL_VARIANCE = np.pi**2 / 3
 PPC_MAX_DRAWS = 1000
+# effect-table scale -> (column prefix, what the ratio is called)
+RATIO_SCALES = {"odds_ratio": ("or_", "odds ratio"), "rate_ratio": ("rr_", "rate ratio")}
 
 
 def term_draws(posterior: xr.Dataset) -> xr.Dataset:
-    """One variable per reported term (Intercept, each b, each sd, sigma), named as in summary.csv."""
+    """One variable per reported term (Intercept or the thresholds Intercept[k], each b, each sd,
+    each correlation cor(g)[a,b], the family's parameters sigma, nu, shape, phi), named as in summary.csv."""
     out = {}
     if "Intercept" in posterior:
-        out["Intercept"] = posterior["Intercept"]
-    for var, dim in (("b", "term"), ("sd", "sd_term")):
+        if "threshold" in posterior["Intercept"].dims:
+            out.update({str(t): posterior["Intercept"].sel(threshold=t, drop=True) for t in posterior["threshold"].values})
+        else:
+            out["Intercept"] = posterior["Intercept"]
+    for var, dim in (("b", "term"), ("sd", "sd_term"), ("cor", "cor_term")):
         if var in posterior:
             out.update({str(t): posterior[var].sel({dim: t}, drop=True) for t in posterior[dim].values})
-    if "sigma" in posterior:
-        out["sigma"] = posterior["sigma"]
+    out.update({name: posterior[name] for name in FAMILY_PARAMETER_NAMES if name in posterior})
     return xr.Dataset(out)
 
 
@@ -70,37 +75,62 @@ def summary_table(posterior: xr.Dataset) -> pd.DataFrame:
 
 def odds_ratio_table(posterior: xr.Dataset) -> pd.DataFrame:
     """Posterior mean and 95% interval of exp(b) per population-level term (not the intercept)."""
-    columns = ["term", "or_mean", "or_q2.5", "or_q97.5", "prob_or_gt_1"]
+    return _ratio_table(posterior, "or_")
+
+
+def effect_table(posterior: xr.Dataset, family: str | Family) -> pd.DataFrame:
+    """The population-level effects on the family's ratio scale: odds ratios (logit families) or
+    rate ratios (log families), with P(ratio > 1); for a family without one (identity link), one
+    row saying so (its coefficients in summary.csv are differences in the outcome)."""
+    family = get_family(family)
+    if family.ratio is None:
+        note = (
+            f"family {family.name} ({family.link} link) has no ratio scale: its coefficients in "
+            "summary.csv are differences in the outcome"
+        )
+        return pd.DataFrame([{"term": "", "note": note}], columns=["term", "note"])
+    return _ratio_table(posterior, RATIO_SCALES[family.ratio][0])
+
+
+def _ratio_table(posterior: xr.Dataset, prefix: str) -> pd.DataFrame:
+    name = prefix.rstrip("_")
+    columns = ["term", f"{name}_mean", f"{name}_q2.5", f"{name}_q97.5", f"prob_{name}_gt_1"]
     if "b" not in posterior:
         return pd.DataFrame(columns=columns)
     b = posterior["b"]
-    odds_ratios = xr.Dataset({str(t): np.exp(b.sel(term=t, drop=True)) for t in b["term"].values})
+    ratios = xr.Dataset({str(t): np.exp(b.sel(term=t, drop=True)) for t in b["term"].values})
     rows = [
-        {"term": name, **interval, "prob_or_gt_1": float((b.sel(term=name) > 0).mean())}
-        for name, interval in zip(odds_ratios.data_vars, _interval_rows(odds_ratios, prefix="or_"))
+        {"term": term, **interval, f"prob_{name}_gt_1": float((b.sel(term=term) > 0).mean())}
+        for term, interval in zip(ratios.data_vars, _interval_rows(ratios, prefix=prefix))
     ]
     return pd.DataFrame(rows, columns=columns)
 
 
-def variance_partition_table(posterior: xr.Dataset, design: Design, family: str) -> pd.DataFrame:
-    """Per grouping factor: share of the (latent) variance (icc) and, for logistic models, the median odds ratio.
+def variance_partition_table(posterior: xr.Dataset, design: Design, family: str | Family) -> pd.DataFrame:
+    """Per grouping factor: share of the (latent) variance (icc) where the family defines a residual
+    variance, and the median odds ratio (logit families) or median rate ratio (log families).
 
-    Only group intercepts enter; the residual variance is pi^2/3 (logistic, latent scale) or sigma^2.
+    Only group intercepts enter; the residual variance is pi^2/3 (logistic, latent scale) or sigma^2
+    (gaussian). None is defined for student (infinite for nu <= 2), poisson, negbinomial and beta
+    (it depends on the mean): no icc rows for them.
     """
+    family = get_family(family)
     factors = [e.factor for e in design.group_effects if e.column is None]
     labels = [e.label for e in design.group_effects if e.column is None]
     columns = ["group", "measure", "mean", "q2.5", "q97.5"]
     if not factors:
         return pd.DataFrame(columns=columns)
     variances = posterior["sd"].sel(sd_term=labels) ** 2
-    residual = LOGISTIC_RESIDUAL_VARIANCE if family == "bernoulli" else posterior["sigma"] ** 2
-    total = variances.sum("sd_term") + residual
+    residual = family.latent_residual_variance(posterior)
     measures = {}
     for factor, label in zip(factors, labels):
         variance = variances.sel(sd_term=label, drop=True)
-        measures[(factor, "icc")] = variance / total
-        if family == "bernoulli":
-            measures[(factor, "median_odds_ratio")] = np.exp(np.sqrt(2 * variance) * norm.ppf(0.75))
+        if residual is not None:
+            measures[(factor, "icc")] = variance / (variances.sum("sd_term") + residual)
+        if family.ratio is not None:
+            measures[(factor, f"median_{family.ratio}")] = np.exp(np.sqrt(2 * variance) * norm.ppf(0.75))
+    if not measures:
+        return pd.DataFrame(columns=columns)
     draws = xr.Dataset({f"{f}|{m}": v for (f, m), v in measures.items()})
     rows = [
         {"group": factor, "measure": measure, **interval}
@@ -109,12 +139,16 @@ def variance_partition_table(posterior: xr.Dataset, design: Design, family: str)
     return pd.DataFrame(rows, columns=columns)
 
 
-def ppc_table(internal: xr.Dataset, design: Design, family: str, seed: int) -> pd.DataFrame:
-    """Observed vs replicated outcome mean, overall and per level of each categorical predictor.
+def ppc_table(internal: xr.Dataset, design: Design, family: str | Family, seed: int) -> pd.DataFrame:
+    """Observed vs replicated statistics of the outcome, overall and per level of each categorical
+    predictor: the mean (bernoulli, gaussian: columns observed_mean, replicated_*), else one row per
+    statistic of the family (column `statistic`; counts: mean, variance, share_zero; cumulative:
+    share per category; binomial and beta: mean_proportion; student: mean, sd).
 
     Replicates come from at most PPC_MAX_DRAWS evenly spaced posterior draws, one draw at a time,
     so memory stays at one outcome vector whatever the data size.
     """
+    family = get_family(family)
     rng = np.random.default_rng(seed)
     draws = _thinned_internal_draws(internal, design)
     n_draws = len(draws["intercept"])
@@ -122,33 +156,35 @@ def ppc_table(internal: xr.Dataset, design: Design, family: str, seed: int) -> p
     for column, values in design.categorical.items():
         groupings.append((column, *np.unique(values, return_inverse=True)))
     counts = [np.bincount(codes, minlength=len(levels)) for _, levels, codes in groupings]
-    replicated = [np.empty((n_draws, len(levels))) for _, levels, _ in groupings]
+    replicated = [{} for _ in groupings]
     for s in range(n_draws):
-        effects = [z[s] * draws["sd"][s, k] for k, z in enumerate(draws["z"])]
+        sd = None if draws["sd"] is None else draws["sd"][s]
+        cholesky = [cholesky_rows(list(entries[s]), len(block.members)) for entries, block in draws["cor"]]
+        effects = group_effect_values(design, sd, [z[s] for z in draws["z"]], cholesky)
         beta = None if draws["beta"] is None else draws["beta"][s]
         eta = linear_predictor(design, draws["intercept"][s], beta, effects)
-        if family == "bernoulli":
-            y_rep = (rng.random(design.n) < expit(eta)).astype(float)
-        else:
-            y_rep = design.y_center + design.y_scale * (
-                eta + draws["sigma"][s] * rng.standard_normal(design.n)
-            )
-        for means, (_, levels, codes), count in zip(replicated, groupings, counts):
-            means[s] = np.bincount(codes, weights=y_rep, minlength=len(levels)) / count
+        y_rep = family.simulate_internal(eta, {k: v[s] for k, v in draws["family"].items()}, rng, design)
+        for stats, (_, levels, codes), count in zip(replicated, groupings, counts):
+            for name, values in family.ppc_statistics(y_rep, codes, count, len(levels), design).items():
+                stats.setdefault(name, np.empty((n_draws, len(levels))))[s] = values
     rows = []
-    for (variable, levels, codes), means, count in zip(groupings, replicated, counts):
-        observed = np.bincount(codes, weights=design.y, minlength=len(levels)) / count
+    for (variable, levels, codes), stats, count in zip(groupings, replicated, counts):
+        observed = family.ppc_statistics(design.y, codes, count, len(levels), design)
         for j, level in enumerate(levels):
-            rows.append(
-                {
-                    "variable": variable,
-                    "level": str(level),
-                    "observed_mean": observed[j],
-                    "replicated_mean": means[:, j].mean(),
-                    "replicated_q2.5": np.quantile(means[:, j], 0.025),
-                    "replicated_q97.5": np.quantile(means[:, j], 0.975),
-                }
-            )
+            for name, values in stats.items():
+                row = {"variable": variable, "level": str(level)}
+                if family.legacy_ppc:  # the mean only, as bernoulli and gaussian always had
+                    row["observed_mean"] = observed[name][j]
+                else:
+                    row.update(statistic=name, observed=observed[name][j])
+                rows.append(
+                    {
+                        **row,
+                        "replicated_mean": values[:, j].mean(),
+                        "replicated_q2.5": np.quantile(values[:, j], 0.025),
+                        "replicated_q97.5": np.quantile(values[:, j], 0.975),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -165,11 +201,16 @@ def _thinned_internal_draws(internal: xr.Dataset, design: Design) -> dict:
         return thinned[name].transpose("sample", ...).to_numpy()
 
     return {
-        "intercept": values("Intercept_std") if design.has_intercept else np.zeros(len(chain)),
+        "intercept": values("Intercept_std") if "Intercept_std" in thinned else np.zeros(len(chain)),
         "beta": values("b_std") if design.terms else None,
         "sd": values("sd_std") if design.group_effects else None,
         "z": [values(f"z_{k}") for k in range(len(design.group_effects))],
-        "sigma": values("sigma_std") if "sigma_std" in thinned else None,
+        "cor": [(values(f"cor_chol_{b}"), block) for b, block in enumerate(design.correlation_blocks)],
+        "family": {
+            name: values(name)
+            for name in ("sigma_std", "nu", "shape", "phi", "thresholds_std")
+            if name in thinned
+        },
     }
 
 

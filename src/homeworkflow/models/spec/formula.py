@@ -11,7 +11,7 @@ import copy
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,12 +20,12 @@ from formulae.environment import Environment
 from formulae.matrices import DesignMatrices
 from formulae.terms import Intercept, Model
 
-from ..errors import ModelSpecError
+from ..errors import ModelSpecError, data_rows
+from .families import Family, get_family, split_trials
 
 log = logging.getLogger(__name__)
 
 _ENV = Environment([{"np": np}])
-_YES_NO = {"y": 1, "n": 0, "yes": 1, "no": 0}
 
 
 @dataclass
@@ -49,8 +49,25 @@ class GroupEffect:
 
 
 @dataclass
+class CorrelationBlock:
+    """The group effects of one bar `(1 + x | g)` over one factor, modelled as correlated:
+    their positions in Design.group_effects, in the bar's order."""
+
+    factor: str
+    members: list[int]
+    columns: list[str]  # "Intercept" or the slope's design column, per member
+
+    @property
+    def labels(self) -> list[str]:
+        """`cor(g)[Intercept,x]` per pair, in brms's order (0,1), (0,2), ..., (1,2), ..."""
+        n = len(self.columns)
+        return [f"cor({self.factor})[{self.columns[i]},{self.columns[j]}]" for i in range(n) for j in range(i + 1, n)]
+
+
+@dataclass
 class Design:
-    """Standardised design: X[:, j] = (raw_j - center[j]) / scale[j]; y as given (0/1 or numeric)."""
+    """Standardised design: X[:, j] = (raw_j - center[j]) / scale[j]; y as checked by the family
+    (0/1, numbers, counts, or category codes 0..K-1 of `outcome_levels` for cumulative)."""
 
     outcome: str
     y: np.ndarray
@@ -63,6 +80,9 @@ class Design:
     categorical: dict[str, np.ndarray]  # raw categorical predictors, for checks per level
     y_center: float = 0.0
     y_scale: float = 1.0
+    trials: np.ndarray | None = None  # binomial: trials per observation
+    outcome_levels: list[str] | None = None  # cumulative: the ordered categories
+    correlation_blocks: list[CorrelationBlock] = field(default_factory=list)  # bars with >= 2 columns
 
     @property
     def n(self) -> int:
@@ -77,7 +97,7 @@ def normalize_formula(formula: str) -> str:
 def describe(formula: str):
     """Parse a formula with formulae; any parse failure becomes a ModelSpecError."""
     try:
-        description = model_description(normalize_formula(formula))
+        description = model_description(scan_bars(normalize_formula(formula))[0])
     except Exception as err:  # formulae raises ScanError, ParseError, TypeError, ...
         raise ModelSpecError(f"cannot parse formula '{formula}': {err}") from err
     if description.response is None:
@@ -95,16 +115,87 @@ def describe(formula: str):
     return description
 
 
+def scan_bars(formula: str) -> tuple[str, list[tuple[str, bool]]]:
+    """lme4's bars right of '~': the formula with `||` written `|` (formulae reads only `|`), and
+    each bar's text `(expr | factor)` with whether it was written `||` (independent terms)."""
+    tilde = formula.find("~") + 1
+    out, bars, stack, i = list(formula[:tilde]), [], [], tilde
+    while i < len(formula):
+        char = formula[i]
+        if char == "(":
+            stack.append([len(out), None])
+        elif char == "|" and stack:
+            stack[-1][1] = formula.startswith("||", i)
+            i += stack[-1][1]  # skip the second bar of `||`
+        elif char == ")" and stack:
+            start, independent = stack.pop()
+            if independent is not None:
+                bars.append(("".join(out[start:]) + ")", independent))
+        out.append(char)
+        i += 1
+    return "".join(out), bars
+
+
+def group_structure(formula: str, group_terms: list, frame: pd.DataFrame):
+    """The group effects of every formulae group term, and the correlation blocks: the columns of
+    one `|` bar over one factor (`(1 + x | g/h)` gives one block over g and one over g:h); the
+    columns of a `||` bar stay independent. formulae splits bars into single terms, so each bar
+    is parsed on its own to know which terms share it."""
+    bar_of: dict[str, tuple[int, bool]] = {}
+    for b, (text, independent) in enumerate(scan_bars(normalize_formula(formula))[1]):
+        for term in describe_bar(text, formula).group_terms:
+            if term.name in bar_of:
+                raise ModelSpecError(
+                    f"formula '{formula}': group-level term '{term.name}' appears in two bars; "
+                    "write each varying term once (as brms requires)"
+                )
+            bar_of[term.name] = (b, independent)
+    effects, members = [], {}
+    for term in group_terms:
+        made = group_effects(term, frame)
+        bar, independent = bar_of[term.name]
+        if not independent:
+            positions = members.setdefault((bar, made[0].factor), [])
+            positions += range(len(effects), len(effects) + len(made))
+        effects += made
+    blocks = [
+        CorrelationBlock(factor, positions, [effects[k].column or "Intercept" for k in positions])
+        for (_, factor), positions in members.items()
+        if len(positions) > 1
+    ]
+    return effects, blocks
+
+
+def describe_bar(text: str, formula: str):
+    try:
+        return model_description(text)
+    except Exception as err:  # formulae raises ScanError, ParseError, TypeError, ...
+        raise ModelSpecError(f"cannot parse formula '{formula}': group term {text}: {err}") from err
+
+
 def tidy_label(label: str) -> str:
     """Term label as reported: formulae writes I(age ** 2); we write I(age**2)."""
     return re.sub(r"\s*\*\*\s*", "**", label)
 
 
-def build_design(data: pd.DataFrame, formula: str, family: str, reference_levels: dict) -> Design:
-    """Check the data against the formula and return the standardised design."""
+def build_design(
+    data: pd.DataFrame,
+    formula: str,
+    family: str | Family,
+    reference_levels: dict,
+    outcome_levels: list | None = None,
+) -> Design:
+    """Check the data against the formula and return the standardised design. `family`: a name or
+    a families.Family; `outcome_levels`: the order of a cumulative outcome's categories."""
+    family = get_family(family)
+    formula, trials_column = split_trials(formula)
+    if trials_column is not None and not family.uses_trials:
+        raise ModelSpecError(f"'| trials({trials_column})' belongs to family binomial, not {family.name}")
+    if family.uses_trials and trials_column is None:
+        raise ModelSpecError("family binomial needs its trials: write 'successes | trials(n) ~ ...'")
     description = describe(formula)
     outcome = description.response.term.name
-    used = sorted(v for v in description.var_names if v)
+    used = sorted({v for v in description.var_names if v} | ({trials_column} if trials_column else set()))
     unknown = [v for v in used if v not in data.columns]
     if unknown:
         raise ModelSpecError(f"formula '{formula}' uses column(s) not in the data: {unknown}")
@@ -120,15 +211,23 @@ def build_design(data: pd.DataFrame, formula: str, family: str, reference_levels
         log.info("reference_levels for column(s) not in the formula ignored: %s", unused_refs)
     reference_levels = {k: v for k, v in reference_levels.items() if k in used}
 
-    y = outcome_values(data[outcome], family)
-    frame = encode_categoricals(data[used], exclude={outcome}, reference_levels=reference_levels)
+    y = family.check_outcome(data[outcome].reset_index(drop=True), outcome, outcome_levels)
+    trials = (
+        family.check_trials(y, data[trials_column].reset_index(drop=True), outcome, trials_column)
+        if trials_column
+        else None
+    )
+    frame = encode_categoricals(
+        data[used], exclude={outcome, trials_column}, reference_levels=reference_levels
+    )
     fixed_vars = sorted({v for t in description.common_terms for v in t.var_names if v})
     check_constant_columns(frame, fixed_vars)
     X, labels, has_intercept = evaluate_terms(description.common_terms, frame)
     center, scale = standardise(X, labels, has_intercept)
     categorical = {v: frame[v].astype(str).to_numpy() for v in fixed_vars if is_categorical(frame[v])}
-    if family == "bernoulli":
+    if family.warns_separation:
         warn_separation(y, categorical)
+    effects, blocks = group_structure(formula, description.group_terms, frame)
     design = Design(
         outcome=outcome,
         y=y,
@@ -137,44 +236,15 @@ def build_design(data: pd.DataFrame, formula: str, family: str, reference_levels
         X=(X - center) / scale,
         center=center,
         scale=scale,
-        group_effects=[e for term in description.group_terms for e in group_effects(term, frame)],
+        group_effects=effects,
         categorical=categorical,
+        trials=trials,
+        outcome_levels=family.categories(data[outcome], outcome, outcome_levels),
+        correlation_blocks=blocks,
     )
-    if family == "gaussian":
+    if family.standardised_outcome:
         design.y_center, design.y_scale = float(y.mean()), float(y.std())
     return design
-
-
-def outcome_values(y: pd.Series, family: str) -> np.ndarray:
-    """Bernoulli outcomes as 0/1 floats (bool and Y/N or yes/no accepted); gaussian as floats."""
-    if family == "gaussian":
-        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-            raise ModelSpecError(f"gaussian outcome '{y.name}' must be numeric, got dtype {y.dtype}")
-        if y.std() == 0:
-            raise ModelSpecError(f"gaussian outcome '{y.name}' is constant")
-        return y.to_numpy(dtype=float)
-    if pd.api.types.is_numeric_dtype(y):  # includes bool
-        values = y.to_numpy(dtype=float)
-    else:
-        values = y.astype(str).str.strip().str.lower().map(_YES_NO).to_numpy(dtype=float)
-    bad = ~np.isin(values, (0.0, 1.0))
-    if bad.any():
-        examples = sorted(map(str, pd.unique(y[bad])))[:5]
-        raise ModelSpecError(
-            f"bernoulli outcome '{y.name}' must be 0/1, bool or Y/N; found {int(bad.sum())} other value(s), "
-            f"e.g. {examples}, {data_rows(bad)}"
-        )
-    if values.min() == values.max():
-        raise ModelSpecError(f"bernoulli outcome '{y.name}' is always {int(values[0])}")
-    return values
-
-
-def data_rows(mask, shown: int = 5) -> str:
-    """'data rows 2, 7, ... (n rows in total)': 1-based rows of the data (below a file's header)."""
-    rows = np.flatnonzero(np.asarray(mask, dtype=bool)) + 1
-    text = ", ".join(map(str, rows[:shown])) + (", ..." if len(rows) > shown else "")
-    plural = "s" if len(rows) != 1 else ""
-    return f"data row{plural} {text} ({len(rows)} row{plural} in total)"
 
 
 def is_categorical(column: pd.Series) -> bool:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ModelSpecError
+from .families import FAMILIES, get_family, split_trials
 from .priors import Prior, parse_priors
 
-FAMILIES = ("bernoulli", "gaussian")
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 # nutpie's mass-matrix adaptation; PyMC and numpyro always adapt a diagonal one.
 MASS_MATRICES = ("low_rank", "diagonal")
@@ -52,6 +52,7 @@ class ModelSpec:
     family: str = "bernoulli"
     priors: dict[str, Prior] = field(default_factory=dict)
     reference_levels: dict[str, Any] = field(default_factory=dict)
+    outcome_levels: list | None = None  # cumulative: the outcome's categories, lowest first
     sampler: str = "nutpie"
     chains: int = 4
     draws: int = 1000
@@ -89,7 +90,21 @@ class ModelSpec:
             raise ModelSpecError(f"model '{self.name}': {msg}")
 
         if self.family not in FAMILIES:
-            fail(f"family must be one of {FAMILIES}, got {self.family!r}")
+            fail(f"family must be one of {tuple(FAMILIES)}, got {self.family!r}")
+        family = get_family(self.family)
+        _, trials = split_trials(self.formula)
+        if trials is not None and not family.uses_trials:
+            fail(f"'| trials({trials})' in the formula belongs to family binomial, not {self.family}")
+        if family.uses_trials and trials is None:
+            fail("family binomial needs its trials: write the formula as 'successes | trials(n) ~ ...'")
+        if self.outcome_levels is not None:
+            if not family.ordinal:
+                fail(f"outcome_levels orders an ordinal outcome (family cumulative), not a {self.family} one")
+            levels = self.outcome_levels
+            if not isinstance(levels, list) or any(isinstance(v, (bool, list, dict)) or v is None for v in levels):
+                fail(f"outcome_levels must be a list of category values, lowest first; got {levels!r}")
+            if len({str(v) for v in levels}) != len(levels):
+                fail(f"outcome_levels repeats a category: {levels!r}")
         if self.sampler not in SAMPLERS:
             fail(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         for key, minimum in (("chains", 1), ("draws", 1), ("tune", 0), ("seed", 0)):

@@ -1,12 +1,13 @@
 """Prior specifications: defaults and per-term overrides from the config.
 
 Priors act on the model's internal scale: predictors standardised (mean 0, SD 1) and, for the
-gaussian family, the outcome standardised too. See docs/models.md.
+gaussian and student families, the outcome standardised too. Each family's defaults are its own
+(models/spec/families.py). See docs/models.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ModelSpecError
 
@@ -17,9 +18,13 @@ DISTRIBUTIONS = {
     "halfnormal": (("sigma",), {}),
     "halfstudent_t": (("nu", "sigma"), {}),
     "exponential": (("lam",), {}),
+    "gamma": (("alpha", "beta"), {}),
+    "lkj": (("eta",), {}),
 }
 LOCATION_DISTS = {"normal", "student_t"}
-SCALE_DISTS = {"halfnormal", "halfstudent_t", "exponential"}
+SCALE_DISTS = {"halfnormal", "halfstudent_t", "exponential", "gamma"}
+CORRELATION_DISTS = {"lkj"}
+POSITIVE_FAMILY_PARAMETERS = ("sigma", "nu", "shape", "phi")
 
 
 @dataclass(frozen=True)
@@ -42,22 +47,25 @@ def make_prior(dist: str, **params: float) -> Prior:
     return Prior(dist, tuple(sorted(params.items())))
 
 
-def default_priors(family: str) -> dict[str, Prior]:
-    """Weakly informative defaults on the internal (standardised) scale."""
-    sd_scale = 2.5 if family == "bernoulli" else 1.0
-    priors = {
-        "Intercept": make_prior("normal", mu=0.0, sigma=2.5),
-        "b": make_prior("normal", mu=0.0, sigma=2.5),
-        "sd": make_prior("halfnormal", sigma=sd_scale),
-    }
-    if family == "gaussian":
-        priors["sigma"] = make_prior("halfnormal", sigma=1.0)
-    return priors
+DEFAULT_CORRELATION = make_prior("lkj", eta=1.0)
+
+
+def default_priors(family) -> dict[str, Prior]:
+    """Weakly informative defaults on the internal (standardised) scale: the family's (a name or a
+    families.Family)."""
+    from .families import get_family
+
+    return get_family(family).default_priors()
 
 
 def is_scale_key(key: str) -> bool:
-    """True for keys that name a standard deviation (need a positive distribution)."""
-    return key in ("sd", "sigma") or key.startswith("sd(")
+    """True for keys that name a standard deviation or another positive family parameter."""
+    return key in ("sd", *POSITIVE_FAMILY_PARAMETERS) or key.startswith("sd(")
+
+
+def is_correlation_key(key: str) -> bool:
+    """True for `cor` (every correlated bar) and `cor(g)` (the bars over factor g)."""
+    return key == "cor" or key.startswith("cor(")
 
 
 def parse_prior(key: str, entry: object) -> Prior:
@@ -68,7 +76,9 @@ def parse_prior(key: str, entry: object) -> Prior:
     dist = str(entry["dist"]).lower()
     if dist not in DISTRIBUTIONS:
         raise ModelSpecError(f"prior '{key}': unknown dist '{dist}'; use one of {sorted(DISTRIBUTIONS)}")
-    allowed = SCALE_DISTS if is_scale_key(key) else LOCATION_DISTS
+    allowed = (
+        CORRELATION_DISTS if is_correlation_key(key) else SCALE_DISTS if is_scale_key(key) else LOCATION_DISTS
+    )
     if dist not in allowed:
         raise ModelSpecError(f"prior '{key}': dist '{dist}' not allowed here; use one of {sorted(allowed)}")
     required, optional = DISTRIBUTIONS[dist]
@@ -103,27 +113,55 @@ class ResolvedPriors:
     slopes: list[Prior]
     sds: list[Prior]
     sigma: Prior | None
+    family: dict[str, Prior] = field(default_factory=dict)  # the family's parameters by name
+    cors: list[Prior] = field(default_factory=list)  # LKJ prior per correlation block
 
 
 def resolve_priors(
-    family: str,
+    family,
     overrides: dict[str, Prior],
     slope_terms: list[str],
     sd_terms: list[str],
+    cor_groups: list[str] = (),
 ) -> ResolvedPriors:
-    """Combine defaults and overrides; an override naming no parameter of the model is an error."""
-    known = {"Intercept", "b", "sd", *slope_terms, *sd_terms}
-    if family == "gaussian":
-        known.add("sigma")
+    """Combine defaults and overrides; an override naming no parameter of the model is an error.
+    `family`: a name or a families.Family; `cor_groups`: the factor of each correlation block
+    (keys `cor` and `cor(<factor>)`, default LKJ(1) as brms's `lkj(1)`)."""
+    from .families import get_family
+
+    family = get_family(family)
+    known = {"Intercept", "b", "sd", *slope_terms, *sd_terms, *(p.name for p in family.parameters)}
+    known |= {"cor", *(f"cor({group})" for group in cor_groups)} if cor_groups else set()
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ModelSpecError(
             f"priors given for {unknown}, which name no parameter of this model; " f"known: {sorted(known)}"
         )
-    priors = {**default_priors(family), **overrides}
+    priors = {**family.default_priors(), **overrides}
     return ResolvedPriors(
         intercept=priors["Intercept"],
         slopes=[priors.get(term, priors["b"]) for term in slope_terms],
         sds=[priors.get(term, priors["sd"]) for term in sd_terms],
         sigma=priors.get("sigma"),
+        family={p.name: priors[p.name] for p in family.parameters},
+        cors=[priors.get(f"cor({group})", priors.get("cor", DEFAULT_CORRELATION)) for group in cor_groups],
     )
+
+
+def draw_prior(prior: Prior, rng, size: int | None = None):
+    """Draws from `prior` with a numpy Generator, parameterised exactly as the PyMC model's
+    distribution of the same name (simulation-based calibration draws its truths here)."""
+    k = prior.kwargs
+    if prior.dist == "normal":
+        return rng.normal(k.get("mu", 0.0), k["sigma"], size)
+    if prior.dist == "student_t":
+        return k.get("mu", 0.0) + k["sigma"] * rng.standard_t(k["nu"], size)
+    if prior.dist == "halfnormal":
+        return abs(rng.normal(0.0, k["sigma"], size))
+    if prior.dist == "halfstudent_t":
+        return abs(k["sigma"] * rng.standard_t(k["nu"], size))
+    if prior.dist == "exponential":
+        return rng.exponential(1.0 / k["lam"], size)
+    if prior.dist == "gamma":
+        return rng.gamma(k["alpha"], 1.0 / k["beta"], size)
+    raise ValueError(f"cannot draw from prior {prior}")
