@@ -275,7 +275,7 @@ def test_three_level_logistic_recovers_true_parameters():
     ("family", "formula"),
     [
         ("bernoulli", "y ~ x + arm + (1 | therapist_id)"),
-        ("gaussian", "x ~ arm + (1 + x2 | therapist_id) + (1 | therapist_id/client)"),
+        ("gaussian", "x ~ arm + (1 + x2 | therapist_id) + (1 | therapist_id:client)"),  # correlated
         ("gaussian", "x ~ 0"),
     ],
 )
@@ -290,7 +290,8 @@ def test_log_likelihood_equals_pymcs(family, formula):
     rng = np.random.default_rng(8)
     data = simulate_logistic().assign(x2=rng.normal(size=300), client=rng.integers(0, 3, 300))
     design = build_design(data, formula, family, {})
-    priors = resolve_priors(family, {}, design.terms, [e.label for e in design.group_effects])
+    cor_groups = [block.factor for block in design.correlation_blocks]
+    priors = resolve_priors(family, {}, design.terms, [e.label for e in design.group_effects], cor_groups)
     model = build_model(design, family, priors)
     free = [rv.name for rv in model.free_RVs]
     prior = pm.sample_prior_predictive(draws=30, model=model, var_names=free, random_seed=1).prior

@@ -54,6 +54,8 @@ def build_model(design: Design, family: str | Family, priors: ResolvedPriors) ->
         if design.group_effects:
             sd = _prior_vector("sd_std", priors.sds, "sd_term")
             z = [pm.Normal(f"z_{k}", 0.0, 1.0, dims=e.factor) for k, e in enumerate(design.group_effects)]
+            if len(priors.cors) != len(design.correlation_blocks):
+                raise ValueError("resolve_priors needs cor_groups: one LKJ prior per correlation block")
             rows = []
             for b, (block, prior) in enumerate(zip(design.correlation_blocks, priors.cors)):
                 n = len(block.members)
