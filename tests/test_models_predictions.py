@@ -154,3 +154,25 @@ def test_prior_predictive_check_is_wider_than_the_posterior_one(data):
     np.testing.assert_allclose(prior["observed_mean"], posterior["observed_mean"])
     fig = predictive_check_figure(prior, "Prior predictive check")
     assert fig.axes[0].get_title() == "mean"
+
+
+def test_count_and_ordinal_predictions_on_the_data_scale(data):
+    """Poisson: the rate exp(eta); cumulative: the mean category number over P(y = k) from the
+    thresholds, P(y <= k) = logistic(Intercept[k] - eta)."""
+    rng = np.random.default_rng(5)
+    counts = data.assign(n=rng.poisson(np.exp(0.3 + 0.5 * data["x"])), rating=np.digitize(data["y"], [0.0, 1.0, 2.0]) + 1)
+    poisson = ModelSpec.from_config("p", {"formula": "n ~ x + (1 | g)", "family": "poisson", **SAMPLING})
+    posterior = fit_model(counts, poisson).idata.posterior
+    _, draws = predict(posterior, counts, poisson, {"values": {"x": [1.0]}})
+    b = posterior["b"].stack(sample=("chain", "draw")).sel(term="x").to_numpy()
+    np.testing.assert_allclose(draws[0], np.exp(flat(posterior, "Intercept") + b), rtol=1e-10)
+
+    ordinal = ModelSpec.from_config("o", {"formula": "rating ~ x", "family": "cumulative", **SAMPLING})
+    posterior = fit_model(counts, ordinal).idata.posterior
+    _, draws = predict(posterior, counts, ordinal, {"values": {"x": [-1.0, 1.0]}})
+    thresholds = posterior["Intercept"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+    b = posterior["b"].stack(sample=("chain", "draw")).sel(term="x").to_numpy()
+    for i, x in enumerate([-1.0, 1.0]):
+        cdf = np.column_stack([np.zeros(len(b)), expit(thresholds - (x * b)[:, None]), np.ones(len(b))])
+        np.testing.assert_allclose(draws[i], np.diff(cdf, axis=1) @ np.arange(1, 5), rtol=1e-10)
+    assert draws[1].mean() > draws[0].mean()  # a positive slope moves to higher categories

@@ -166,7 +166,7 @@ def expected_outcome(posterior: xr.Dataset, data: pd.DataFrame, rows: pd.DataFra
     draws = posterior.stack(sample=SAMPLE_DIMS)
     raw = design.X[new] * design.scale + design.center
     eta = np.zeros((n_new, draws.sizes["sample"]))
-    if "Intercept" in draws:
+    if family.intercept_parameter and "Intercept" in draws:
         eta += draws["Intercept"].to_numpy()
     if design.terms:
         eta += raw @ draws["b"].sel(term=design.terms).to_numpy()
@@ -174,9 +174,10 @@ def expected_outcome(posterior: xr.Dataset, data: pd.DataFrame, rows: pd.DataFra
         eta += fitted_group_effects(draws, design, new)
     elif groups == "new":
         eta += new_level_effects(draws, design, new, np.random.default_rng(seed))
-    params = {p.name: draws[p.name].to_numpy() for p in family.parameters if p.name in draws}
-    trials = design.trials[new][:, np.newaxis] if design.trials is not None else None
-    return family.mean(eta, params, trials=trials)
+    # Draws first, rows last: the families broadcast parameters of shape (draws, ...) this way.
+    params = {p.name: draws[p.name].transpose("sample", ...).to_numpy() for p in family.parameters}
+    trials = design.trials[new][np.newaxis, :] if design.trials is not None else None
+    return np.asarray(family.mean(eta.T, params, trials=trials)).T
 
 
 def fitted_group_effects(draws: xr.Dataset, design: Design, rows: slice) -> np.ndarray:
