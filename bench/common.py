@@ -61,29 +61,28 @@ def load_config() -> dict:
 def model_data(model: str, config: dict, simulation: dict | None = None):
     """The analysis table of a configured model, made as the workflow makes it (simulate, validate,
     clean, features), from the config's seed; `simulation` overrides the simulator's defaults."""
-    from homeworkflow.clean import clean_study1, clean_study2
-    from homeworkflow.features import study1_sessions, study2_intervals
+    from homeworkflow.data.chain import analysis_tables
     from homeworkflow.simulate import simulate_study1, simulate_study2
-    from homeworkflow.validate import validate_tables
 
     source = config["models"][model]["data"]
     study = source.split("/")[0]
     simulate = simulate_study1 if study == "study1" else simulate_study2
     tables, _ = simulate(simulation or config[study].get("simulation") or {}, seed=config["seed"])
-    tables = validate_tables(study, tables)
     if study == "study1":
-        tables, _ = clean_study1(tables)
-        data, _ = study1_sessions(tables, config["study1"]["reference_levels"], config["study1"]["centre"])
-        return data
-    tables, _ = clean_study2(tables)
+        derived, _ = analysis_tables(
+            study, tables, reference_levels=config["study1"]["reference_levels"], centre=config["study1"]["centre"]
+        )
+        return derived["sessions"]
     outcome = source.split("_")[-1]
-    data, _ = study2_intervals(tables, outcome, centre=config["study2"]["baseline_centre"][outcome])
-    return data
+    derived, _ = analysis_tables(
+        study, tables, outcomes=[outcome], baseline_centre=config["study2"]["baseline_centre"]
+    )
+    return derived[f"intervals_{outcome}"]
 
 
 def model_spec(model: str, config: dict, **overrides):
     """The ModelSpec the workflow would fit for `model`, with `overrides` (sampler, draws, ...)."""
-    from homeworkflow.config import model_settings
+    from homeworkflow.util.config import model_settings
     from homeworkflow.models import ModelSpec
 
     settings = {**model_settings(config, model), **overrides}

@@ -1,4 +1,5 @@
-# The only place that reads config: validation, paths, input functions.
+# Config validation, the workflow's paths, and the input and params functions the rules call,
+# shared by all rule files; these define no functions themselves (`snakemake --lint`).
 import os
 import sys
 
@@ -15,10 +16,16 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
-from homeworkflow.contract import STUDIES  # noqa: E402
-from homeworkflow.config import model_settings, DERIVED_TABLES  # noqa: E402
+from homeworkflow.data.contract import STUDIES  # noqa: E402
+from homeworkflow.util.config import model_settings, DERIVED_TABLE_NAMES  # noqa: E402
+from homeworkflow.design import settings as design_settings  # noqa: E402
+from homeworkflow.design.settings import check_design_config  # noqa: E402
 
 validate(config, "../config/schema.yaml", set_default=True)
+if config.get("design"):
+    # Fills the section's defaults even where config/schema.yaml does not carry it.
+    validate(config["design"], "../config/design.schema.yaml", set_default=True)
+    check_design_config(config["design"])
 
 RUN = config["run"]
 MODELS = list(config["models"])
@@ -78,6 +85,18 @@ def transcript_utterances(wildcards):
     if TRANSCRIPTS == "simulated":
         return f"results/{wildcards.run}/study2/transcripts/utterances.parquet"
     return config["study2"]["transcripts"]["utterances"]
+
+
+# Where each run writes the derived tables a model's `data` may name.
+DERIVED_TABLES = {
+    "study1/sessions": "results/{run}/study1/analysis/sessions.parquet",
+    "study2/sessions": "results/{run}/study2/analysis/sessions.parquet",
+    "study2/intervals_phq9": "results/{run}/study2/analysis/intervals_phq9.parquet",
+    "study2/intervals_gad7": "results/{run}/study2/analysis/intervals_gad7.parquet",
+}
+assert set(DERIVED_TABLES) == set(
+    DERIVED_TABLE_NAMES
+), "rules/common.smk: derived tables"
 
 
 def model_data(wildcards):
@@ -181,3 +200,188 @@ def simulated_truth(study):
         return f"results/{wildcards.run}/{study}/simulated/truth.json"
 
     return truth
+
+
+# Study design (rules/design.smk), active with a `design:` section: replicate params, files, targets.
+
+
+def power_replicate_settings(wildcards):
+    """Params of one power replicate: shared settings, its design point, effect and number."""
+    return design_settings.power_replicate_settings(
+        config, wildcards.design, wildcards.effect, wildcards.replicate
+    )
+
+
+def power_replicate_files(wildcards):
+    """Every replicate of the power analysis, design by design, effect by effect."""
+    n = design_settings.section(config, "power")["replicates"]
+    return [
+        f"results/{wildcards.run}/design/power/{design}/{effect}/{r}.csv"
+        for design in design_settings.power_points(config)
+        for effect in design_settings.power_effects(config)
+        for r in range(1, n + 1)
+    ]
+
+
+def power_design_sizes(wildcards):
+    points = design_settings.power_points(config)
+    return {label: point.as_dict() for label, point in points.items()}
+
+
+def sbc_replicate_settings(wildcards):
+    return design_settings.sbc_replicate_settings(config, wildcards.replicate)
+
+
+def sbc_replicate_files(wildcards):
+    n = design_settings.section(config, "sbc")["replicates"]
+    return [f"results/{wildcards.run}/design/sbc/{r}.csv" for r in range(1, n + 1)]
+
+
+def study2_replicate_settings(wildcards):
+    return design_settings.study2_replicate_settings(
+        config, wildcards.effect, wildcards.replicate
+    )
+
+
+def study2_replicate_files(wildcards):
+    """Every Study 2 replicate, value by value."""
+    n = design_settings.section(config, "study2")["replicates"]
+    return [
+        f"results/{wildcards.run}/design/study2/{label}/{r}.csv"
+        for label in design_settings.study2_values(config)
+        for r in range(1, n + 1)
+    ]
+
+
+def design_setting(section, key):
+    """Params function: one setting of design.<section>."""
+    return lambda wildcards: design_settings.section(config, section)[key]
+
+
+def design_mem_mb(wildcards, attempt):
+    """Memory of a replicate fit (about 0.5 GB measured), growing with each retry."""
+    return 1500 * attempt
+
+
+def design_runtime(wildcards, attempt):
+    """Minutes of a replicate fit (under a minute measured at the default sizes), per retry."""
+    return 20 * attempt
+
+
+def design_products(run):
+    """Tables and figures of the power analysis, the SBC and the Study 2 recovery of `run`; []
+    without a `design:` section (a part with `replicates: 0` is left out)."""
+    design = config.get("design")
+    if not design:
+        return []
+    products = []
+    for part, name in (("power", "power"), ("sbc", "sbc"), ("study2", "recovery")):
+        if design[part]["replicates"] > 0:
+            products += [
+                f"results/{run}/design/{part}/{name}.csv",
+                f"results/{run}/design/{part}/{name}.png",
+            ]
+    return products
+
+
+# Presentation (rules/report.smk): what a run presents and the files each rule reads.
+STUDY1_FIGURES = (
+    "odds_ratios",
+    "predicted_probability",
+    "therapist_effects",
+    "posterior_predictive",
+)
+STUDY2_FIGURES = (
+    "session_distributions",
+    "review_vs_change",
+    "severity_slopes",
+    "bayes_vs_gee",
+    "naive_vs_corrected",
+)
+FIGURE_FORMATS = ("png", "pdf")
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+NOTEBOOK_FORMATS = ("ipynb", "html")
+STUDY1_TABLES = ("table1_study1", "table2_homework_odds_ratios")
+STUDY2_TABLES = ("table1_study2", "table3_outcome_models", "table_study2_replication")
+DIAGNOSTICS_TABLES = ("table_diagnostics",)
+STUDY1_NOTEBOOK = "01_study1_review"
+STUDY2_NOTEBOOK = "02_study2_review"
+# The Study 1 homework model: the first bernoulli model of study1/sessions (None: no Study 1
+# model figures, tables or notebook).
+STUDY1_MODEL = next(
+    (
+        m
+        for m in MODELS
+        if config["models"][m].get("data") == "study1/sessions"
+        and config["models"][m].get("family", "bernoulli") == "bernoulli"
+    ),
+    None,
+)
+OUTCOME_MODELS = dict(config["study2"]["outcome_models"])
+OUTCOMES = list(OUTCOME_MODELS)
+
+
+def presentation_products(run):
+    """Every final figure (PNG, PDF), table (CSV, Markdown, LaTeX, HTML) and executed review
+    notebook (.ipynb, .html) of `run`."""
+    base = f"results/{run}"
+    figures = [f"study2/{name}" for name in STUDY2_FIGURES]
+    figures += [f"diagnostics/rank_{model}" for model in MODELS]
+    tables = [*STUDY2_TABLES, *DIAGNOSTICS_TABLES]
+    notebooks = [STUDY2_NOTEBOOK]
+    if STUDY1_MODEL:
+        figures = [f"study1/{name}" for name in STUDY1_FIGURES] + figures
+        tables = [*STUDY1_TABLES, *tables]
+        notebooks.insert(0, STUDY1_NOTEBOOK)
+    return [
+        *(f"{base}/figures/{f}.{ext}" for f in figures for ext in FIGURE_FORMATS),
+        *(f"{base}/tables/{t}.{ext}" for t in tables for ext in TABLE_FORMATS),
+        *(f"{base}/notebooks/{n}.{ext}" for n in notebooks for ext in NOTEBOOK_FORMATS),
+    ]
+
+
+def study1_model_file(name):
+    """Input function: a file of the Study 1 homework model."""
+
+    def path(wildcards):
+        return f"results/{wildcards.run}/models/{STUDY1_MODEL}/{name}"
+
+    return path
+
+
+def outcome_model_files(name):
+    """Input function: a file of each outcome's Bayesian model, in OUTCOMES order."""
+
+    def paths(wildcards):
+        return [
+            f"results/{wildcards.run}/models/{OUTCOME_MODELS[o]}/{name}"
+            for o in OUTCOMES
+        ]
+
+    return paths
+
+
+def rank_plots(models):
+    """Input function: the rank-plot PNGs of `models` (each once)."""
+    unique = [m for m in dict.fromkeys(models) if m]
+
+    def paths(wildcards):
+        return [
+            f"results/{wildcards.run}/figures/diagnostics/rank_{m}.png" for m in unique
+        ]
+
+    return paths
+
+
+def notebook_parameters(models):
+    """Params function: a review notebook's papermill parameters (run name and the settings of
+    the models it reviews, priors included)."""
+    unique = [m for m in dict.fromkeys(models) if m]
+
+    def parameters(wildcards):
+        return {
+            "run": wildcards.run,
+            "models": {m: model_settings(config, m) for m in unique},
+        }
+
+    return parameters

@@ -1,104 +1,63 @@
 # Data: simulate (the embedded default) or read users' files, validate, clean, derive features.
 
 
-rule simulate_study1:
-    output:
-        tables=expand(
-            "results/{{run}}/study1/simulated/{table}.csv", table=STUDIES["study1"]
-        ),
-        truth="results/{run}/study1/simulated/truth.json",
-    log:
-        "results/{run}/logs/simulate_study1.log",
-    localrule: True
-    conda:
-        "../envs/data.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        study="study1",
-        tables=list(STUDIES["study1"]),
-        settings=config["study1"]["simulation"],
-        seed=config["seed"],
-    script:
-        "../scripts/simulate.py"
+# Simulate and clean are one rule each, made once per study (their table lists differ, which a
+# `{study}` wildcard in the outputs cannot express); rule names stay simulate_<study>, clean_<study>.
+for study in STUDIES:
 
+    rule:
+        name:
+            f"simulate_{study}"
+        output:
+            tables=expand(
+                f"results/{{{{run}}}}/{study}/simulated/{{table}}.csv",
+                table=STUDIES[study],
+            ),
+            truth=f"results/{{run}}/{study}/simulated/truth.json",
+        log:
+            f"results/{{run}}/logs/simulate_{study}.log",
+        localrule: True
+        conda:
+            "../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        params:
+            study=study,
+            tables=list(STUDIES[study]),
+            settings=config[study]["simulation"],
+            seed=config["seed"],
+        script:
+            "../scripts/simulate.py"
 
-rule simulate_study2:
-    output:
-        tables=expand(
-            "results/{{run}}/study2/simulated/{table}.csv", table=STUDIES["study2"]
-        ),
-        truth="results/{run}/study2/simulated/truth.json",
-    log:
-        "results/{run}/logs/simulate_study2.log",
-    localrule: True
-    conda:
-        "../envs/data.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        study="study2",
-        tables=list(STUDIES["study2"]),
-        settings=config["study2"]["simulation"],
-        seed=config["seed"],
-    script:
-        "../scripts/simulate.py"
-
-
-rule clean_study1:
-    input:
-        unpack(study_inputs("study1")),
-    output:
-        tables=expand(
-            "results/{{run}}/study1/clean/{table}.parquet", table=STUDIES["study1"]
-        ),
-        flow="results/{run}/study1/clean/flow.csv",
-    log:
-        "results/{run}/logs/clean_study1.log",
-    localrule: True
-    conda:
-        "../envs/data.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        study="study1",
-        tables=list(STUDIES["study1"]),
-        missing_codes=config["missing_codes"],
-        salt=config["privacy"]["salt"],
-    script:
-        "../scripts/clean.py"
-
-
-rule clean_study2:
-    input:
-        unpack(study_inputs("study2")),
-    output:
-        tables=expand(
-            "results/{{run}}/study2/clean/{table}.parquet", table=STUDIES["study2"]
-        ),
-        flow="results/{run}/study2/clean/flow.csv",
-    log:
-        "results/{run}/logs/clean_study2.log",
-    localrule: True
-    conda:
-        "../envs/data.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        study="study2",
-        tables=list(STUDIES["study2"]),
-        missing_codes=config["missing_codes"],
-        salt=config["privacy"]["salt"],
-    script:
-        "../scripts/clean.py"
+    rule:
+        name:
+            f"clean_{study}"
+        input:
+            unpack(study_inputs(study)),
+        output:
+            tables=expand(
+                f"results/{{{{run}}}}/{study}/clean/{{table}}.parquet",
+                table=STUDIES[study],
+            ),
+            flow=f"results/{{run}}/{study}/clean/flow.csv",
+        log:
+            f"results/{{run}}/logs/clean_{study}.log",
+        localrule: True
+        conda:
+            "../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            study=study,
+            tables=list(STUDIES[study]),
+            missing_codes=config["missing_codes"],
+            salt=config["privacy"]["salt"],
+        script:
+            "../scripts/clean.py"
 
 
 rule features_study1:

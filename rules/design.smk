@@ -1,17 +1,8 @@
 # Study design: power analysis and simulation-based calibration (SBC) of the Study 1 model, and
 # recovery and power of the Study 2 outcome model over replicate simulated data sets.
 # Active when the config has a `design:` section: snakemake --configfile config/design.yaml.
-# Logic in src/homeworkflow/design.py and design_study2.py; documented in docs/design.md.
-from homeworkflow.design import DesignRules, check_design_config
-
-if config.get("design"):
-    # Fills the section's defaults even where config/schema.yaml does not carry it.
-    validate(config["design"], "../config/design.schema.yaml", set_default=True)
-    check_design_config(config["design"])
-
-DESIGN = DesignRules(config)
-# The targets of a run (`rule all`): power, sbc and study2 tables and figures, or [] without `design:`.
-design_products = DESIGN.products
+# Logic in src/homeworkflow/design/; params and input functions in rules/common.smk;
+# documented in docs/design.md.
 
 
 rule design_power_replicate:
@@ -28,10 +19,10 @@ rule design_power_replicate:
         "../envs/models.yaml"
     threads: 1
     resources:
-        mem_mb=DESIGN.mem_mb,
-        runtime=DESIGN.runtime,
+        mem_mb=design_mem_mb,
+        runtime=design_runtime,
     params:
-        settings=DESIGN.power_replicate_settings,
+        settings=power_replicate_settings,
         # One persistent cache shared by every design job (PyTensor locks it while compiling).
         compile_cache=".cache/compile/design",
     script:
@@ -40,7 +31,7 @@ rule design_power_replicate:
 
 rule design_power:
     input:
-        DESIGN.power_replicate_files,
+        power_replicate_files,
     output:
         table=report(
             "results/{run}/design/power/power.csv",
@@ -67,9 +58,9 @@ rule design_power:
         mem_mb=1000,
         runtime=5,
     params:
-        term=DESIGN.setting("power", "term"),
-        parameter=DESIGN.setting("power", "parameter"),
-        designs=DESIGN.power_design_sizes,
+        term=design_setting("power", "term"),
+        parameter=design_setting("power", "parameter"),
+        designs=power_design_sizes,
     script:
         "../scripts/design_power.py"
 
@@ -86,10 +77,10 @@ rule design_sbc_replicate:
         "../envs/models.yaml"
     threads: 1
     resources:
-        mem_mb=DESIGN.mem_mb,
-        runtime=DESIGN.runtime,
+        mem_mb=design_mem_mb,
+        runtime=design_runtime,
     params:
-        settings=DESIGN.sbc_replicate_settings,
+        settings=sbc_replicate_settings,
         compile_cache=".cache/compile/design",
     script:
         "../scripts/design_sbc_replicate.py"
@@ -97,7 +88,7 @@ rule design_sbc_replicate:
 
 rule design_sbc:
     input:
-        DESIGN.sbc_replicate_files,
+        sbc_replicate_files,
     output:
         table=report(
             "results/{run}/design/sbc/sbc.csv",
@@ -124,8 +115,8 @@ rule design_sbc:
         mem_mb=1000,
         runtime=5,
     params:
-        bins=DESIGN.setting("sbc", "bins"),
-        alpha=DESIGN.setting("sbc", "alpha"),
+        bins=design_setting("sbc", "bins"),
+        alpha=design_setting("sbc", "alpha"),
     script:
         "../scripts/design_sbc.py"
 
@@ -143,10 +134,10 @@ rule design_study2_replicate:
         "../envs/models.yaml"
     threads: 1
     resources:
-        mem_mb=DESIGN.mem_mb,
-        runtime=DESIGN.runtime,
+        mem_mb=design_mem_mb,
+        runtime=design_runtime,
     params:
-        settings=DESIGN.study2_replicate_settings,
+        settings=study2_replicate_settings,
         compile_cache=".cache/compile/design",
     script:
         "../scripts/design_study2_replicate.py"
@@ -154,7 +145,7 @@ rule design_study2_replicate:
 
 rule design_study2:
     input:
-        DESIGN.study2_replicate_files,
+        study2_replicate_files,
     output:
         table=report(
             "results/{run}/design/study2/recovery.csv",
@@ -181,8 +172,8 @@ rule design_study2:
         mem_mb=1000,
         runtime=5,
     params:
-        term=DESIGN.setting("study2", "term"),
-        parameter=DESIGN.setting("study2", "parameter"),
-        exposure=DESIGN.setting("study2", "exposure"),
+        term=design_setting("study2", "term"),
+        parameter=design_setting("study2", "parameter"),
+        exposure=design_setting("study2", "exposure"),
     script:
         "../scripts/design_study2.py"

@@ -1,15 +1,5 @@
 # Presentation: figures, publication tables and executed review notebooks, all in the report.
-# Paths and input functions come from homeworkflow.figures.catalogue (no functions here).
-from homeworkflow.figures.catalogue import (
-    STUDY1_FIGURES,
-    STUDY2_FIGURES,
-    Presentation,
-)
-
-PRESENTATION = Presentation.from_config(config)
-# Every final figure, table and notebook of a run: presentation_products(run) -> [paths].
-presentation_products = PRESENTATION.products
-OUTCOMES = PRESENTATION.outcomes
+# Paths and input functions: rules/common.smk.
 STUDY1 = "Study 1: homework use"
 STUDY2 = "Study 2: action recommendations"
 
@@ -21,9 +11,9 @@ rule presentation:
 
 rule figures_study1:
     input:
-        odds_ratios=PRESENTATION.study1_model_file("odds_ratios.csv"),
-        ppc=PRESENTATION.study1_model_file("ppc.csv"),
-        posterior=PRESENTATION.study1_model_file("posterior.nc"),
+        odds_ratios=study1_model_file("odds_ratios.csv"),
+        ppc=study1_model_file("ppc.csv"),
+        posterior=study1_model_file("posterior.nc"),
         sessions="results/{run}/study1/analysis/sessions.parquet",
         scaling="results/{run}/study1/analysis/scaling.json",
     output:
@@ -71,7 +61,7 @@ rule figures_study2:
             "results/{{run}}/study2/analysis/intervals_{outcome}.parquet",
             outcome=OUTCOMES,
         ),
-        posteriors=PRESENTATION.outcome_model_files("posterior.nc"),
+        posteriors=outcome_model_files("posterior.nc"),
         slopes=expand(
             "results/{{run}}/study2/{outcome}/severity_slopes.csv", outcome=OUTCOMES
         ),
@@ -156,9 +146,9 @@ rule figures_rank_plot:
 rule tables_study1:
     input:
         table1="results/{run}/study1/table1.csv",
-        odds_ratios=PRESENTATION.study1_model_file("odds_ratios.csv"),
-        summary=PRESENTATION.study1_model_file("summary.csv"),
-        variance_partition=PRESENTATION.study1_model_file("variance_partition.csv"),
+        odds_ratios=study1_model_file("odds_ratios.csv"),
+        summary=study1_model_file("summary.csv"),
+        variance_partition=study1_model_file("variance_partition.csv"),
         sessions="results/{run}/study1/analysis/sessions.parquet",
     output:
         table1=multiext("results/{run}/tables/table1_study1", ".csv", ".md", ".tex"),
@@ -270,7 +260,7 @@ rule notebook_study1_review:
     input:
         notebook=workflow.source_path("../notebooks/01_study1_review.ipynb"),
         figures=expand("results/{{run}}/figures/study1/{name}.png", name=STUDY1_FIGURES),
-        rank_plots=PRESENTATION.rank_plots([PRESENTATION.study1_model]),
+        rank_plots=rank_plots([STUDY1_MODEL]),
         tables=expand(
             "results/{{run}}/tables/{name}.csv",
             name=["table1_study1", "table2_homework_odds_ratios", "table_diagnostics"],
@@ -293,7 +283,7 @@ rule notebook_study1_review:
         mem_mb=2000,
         runtime=15,
     params:
-        parameters=PRESENTATION.notebook_parameters([PRESENTATION.study1_model]),
+        parameters=notebook_parameters([STUDY1_MODEL]),
     script:
         "../scripts/notebook_review.py"
 
@@ -302,7 +292,7 @@ rule notebook_study2_review:
     input:
         notebook=workflow.source_path("../notebooks/02_study2_review.ipynb"),
         figures=expand("results/{{run}}/figures/study2/{name}.png", name=STUDY2_FIGURES),
-        rank_plots=PRESENTATION.rank_plots(PRESENTATION.outcome_models.values()),
+        rank_plots=rank_plots(OUTCOME_MODELS.values()),
         tables=expand(
             "results/{{run}}/tables/{name}.csv",
             name=[
@@ -330,8 +320,6 @@ rule notebook_study2_review:
         mem_mb=2000,
         runtime=15,
     params:
-        parameters=PRESENTATION.notebook_parameters(
-            PRESENTATION.outcome_models.values()
-        ),
+        parameters=notebook_parameters(OUTCOME_MODELS.values()),
     script:
         "../scripts/notebook_review.py"

@@ -1,16 +1,12 @@
 """Rule adapter: power and coverage per design point and effect size (table, Markdown, figure)."""
 
-from homeworkflow.design import (
-    DesignPoint,
-    coverage_table,
-    power_figure,
-    power_markdown,
-    power_table,
-    read_replicates,
-)
-from homeworkflow.figures.style import save_figure
-from homeworkflow.io import write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.design.power import coverage_table, power_table
+from homeworkflow.design.replicates import read_replicates
+from homeworkflow.design.reports import power_figure, power_markdown
+from homeworkflow.design.settings import DesignPoint
+from homeworkflow.presentation.figures.style import save_figure
+from homeworkflow.util.io import write_table
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]) as log:
     params, output = snakemake.params, snakemake.output

@@ -7,9 +7,9 @@ from homeworkflow.models.backend.cache import configure_compile_cache
 # Before PyTensor or numba are imported: the persistent compile cache of the design jobs.
 configure_compile_cache(Path(snakemake.params.compile_cache))
 
-from homeworkflow.design import power_replicate  # noqa: E402
-from homeworkflow.io import write_table  # noqa: E402
-from homeworkflow.logs import logging_to  # noqa: E402
+from homeworkflow.design.power import power_replicate  # noqa: E402
+from homeworkflow.util.io import write_table  # noqa: E402
+from homeworkflow.util.logs import logging_to  # noqa: E402
 
 with logging_to(snakemake.log[0]):
     rows = power_replicate(dict(snakemake.params.settings), threads=snakemake.threads)

@@ -1,9 +1,11 @@
 """Rule adapter: SBC rank histograms and uniformity tests over all replicates."""
 
-from homeworkflow.design import read_replicates, sbc_figure, sbc_markdown, sbc_table
-from homeworkflow.figures.style import save_figure
-from homeworkflow.io import write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.design.replicates import read_replicates
+from homeworkflow.design.reports import sbc_figure, sbc_markdown
+from homeworkflow.design.sbc import sbc_table
+from homeworkflow.presentation.figures.style import save_figure
+from homeworkflow.util.io import write_table
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]) as log:
     params, output = snakemake.params, snakemake.output

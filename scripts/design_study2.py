@@ -1,10 +1,11 @@
 """Rule adapter: Study 2 recovery over all replicates (table, Markdown, figure)."""
 
-from homeworkflow.design import read_replicates
-from homeworkflow.design_study2 import recovery_figure, recovery_markdown, recovery_table
-from homeworkflow.figures.style import save_figure
-from homeworkflow.io import write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.design.recovery import recovery_table
+from homeworkflow.design.replicates import read_replicates
+from homeworkflow.design.reports import recovery_figure, recovery_markdown
+from homeworkflow.presentation.figures.style import save_figure
+from homeworkflow.util.io import write_table
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]) as log:
     params, output = snakemake.params, snakemake.output

@@ -2,9 +2,9 @@
 
 import arviz as az
 
-from homeworkflow.figures.diagnostics import rank_plot_figure
-from homeworkflow.figures.style import save_figure
-from homeworkflow.logs import logging_to
+from homeworkflow.presentation.figures.diagnostics import rank_plot_figure
+from homeworkflow.presentation.figures.style import save_figure
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]):
     posterior = az.from_netcdf(snakemake.input.posterior).posterior

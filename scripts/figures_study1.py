@@ -4,11 +4,11 @@ therapist effects, posterior predictive check)."""
 import json
 from pathlib import Path
 
-from homeworkflow.figures import study1
-from homeworkflow.figures.labels import reference_levels_of
-from homeworkflow.figures.style import save_figure
-from homeworkflow.io import read_table
-from homeworkflow.logs import logging_to
+from homeworkflow.presentation.figures import study1
+from homeworkflow.presentation.labels import reference_levels_of
+from homeworkflow.presentation.figures.style import save_figure
+from homeworkflow.util.io import read_table
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]):
     inputs, out = snakemake.input, snakemake.output

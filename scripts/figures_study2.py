@@ -1,10 +1,10 @@
 """Rule adapter: Study 2 figures (recommendations and review per session, review vs symptom
 change, slopes per severity band, Bayesian vs GEE, naive vs corrected)."""
 
-from homeworkflow.figures import study1, study2
-from homeworkflow.figures.style import save_figure
-from homeworkflow.io import read_table
-from homeworkflow.logs import logging_to
+from homeworkflow.presentation.figures import study1, study2
+from homeworkflow.presentation.figures.style import save_figure
+from homeworkflow.util.io import read_table
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]):
     inputs, out, params = snakemake.input, snakemake.output, snakemake.params

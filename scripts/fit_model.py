@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from homeworkflow.logs import logging_to
+from homeworkflow.util.logs import logging_to
 from homeworkflow.models.backend.cache import configure_compile_cache
 
 # Before PyTensor or numba are imported: a persistent compile cache of this model's own.
 configure_compile_cache(Path(snakemake.params.compile_cache))
 
-from homeworkflow.io import read_table  # noqa: E402
+from homeworkflow.util.io import read_table  # noqa: E402
 from homeworkflow.models import ModelSpec, fit_model, write_model_outputs  # noqa: E402
 
 with logging_to(snakemake.log[0]) as log:

@@ -1,8 +1,8 @@
 """Rule adapter: write the run's manifest.json."""
 
-from homeworkflow.io import write_json
-from homeworkflow.logs import logging_to
-from homeworkflow.provenance import build_manifest
+from homeworkflow.util.io import write_json
+from homeworkflow.util.logs import logging_to
+from homeworkflow.util.provenance import build_manifest
 
 with logging_to(snakemake.log[0]):
     manifest = build_manifest(

@@ -13,14 +13,14 @@ import nbformat
 import papermill
 from nbconvert import HTMLExporter
 
-from homeworkflow.io import _atomic
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import atomic_path
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]) as log:
     workdir = os.getcwd()
     parameters = {**snakemake.params.parameters, "root": workdir}
     log.info("executing %s with parameters %s", snakemake.input.notebook, parameters)
-    with _atomic(Path(snakemake.output.notebook)) as executed:
+    with atomic_path(Path(snakemake.output.notebook)) as executed:
         papermill.execute_notebook(
             snakemake.input.notebook,
             str(executed),
@@ -35,5 +35,5 @@ with logging_to(snakemake.log[0]) as log:
     body, _ = exporter.from_notebook_node(notebook)
     # Self-contained: the review notebooks use neither MathJax nor widgets, so drop the CDN scripts.
     body = re.sub(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>\n?', "", body)
-    with _atomic(Path(snakemake.output.html)) as page:
+    with atomic_path(Path(snakemake.output.html)) as page:
         page.write_text(body, encoding="utf-8")

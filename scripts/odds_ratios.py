@@ -2,8 +2,8 @@
 
 import arviz as az
 
-from homeworkflow.io import write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import write_table
+from homeworkflow.util.logs import logging_to
 from homeworkflow.models.posterior.summaries import odds_ratio_table
 
 with logging_to(snakemake.log[0]):

@@ -1,7 +1,7 @@
 """Rule adapter: simulate one study's tables and write them with the true parameters."""
 
-from homeworkflow.io import write_json, write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import write_json, write_table
+from homeworkflow.util.logs import logging_to
 from homeworkflow.simulate import simulate_study1, simulate_study2
 
 SIMULATORS = {"study1": simulate_study1, "study2": simulate_study2}

@@ -1,7 +1,7 @@
 """Rule adapter: synthetic transcripts with known recommendation and review counts."""
 
-from homeworkflow.io import read_table, write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import read_table, write_table
+from homeworkflow.util.logs import logging_to
 from homeworkflow.transcripts import simulate_transcripts
 
 with logging_to(snakemake.log[0]) as log:

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from homeworkflow.io import read_table, write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import read_table, write_table
+from homeworkflow.util.logs import logging_to
 from homeworkflow.models import configure_compile_cache
 
 configure_compile_cache(Path(snakemake.params.compile_cache))
@@ -13,7 +13,7 @@ from homeworkflow.study2 import (  # noqa: E402
     detector_rates_from_validation,
     fit_measurement_error_model,
 )
-from homeworkflow.study2.tables import corrected_vs_naive  # noqa: E402
+from homeworkflow.study2.comparison import corrected_vs_naive  # noqa: E402
 
 with logging_to(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params

@@ -3,10 +3,10 @@
 import arviz as az
 import pandas as pd
 
-from homeworkflow.io import read_table, write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import read_table, write_table
+from homeworkflow.util.logs import logging_to
 from homeworkflow.study2 import BAND_BASELINES, gee_result, gee_severity_slopes, gee_table, severity_slopes
-from homeworkflow.study2.tables import bayes_vs_gee
+from homeworkflow.study2.comparison import bayes_vs_gee
 
 with logging_to(snakemake.log[0]):
     outcome, centre = snakemake.wildcards.outcome, snakemake.params.centre

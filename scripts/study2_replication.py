@@ -1,7 +1,7 @@
 """Rule adapter: Study 2 descriptives beside the published values."""
 
-from homeworkflow.io import read_table, write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import read_table, write_table
+from homeworkflow.util.logs import logging_to
 from homeworkflow.study2 import descriptive_replication
 
 with logging_to(snakemake.log[0]):

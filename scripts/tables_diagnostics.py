@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from homeworkflow import tables
-from homeworkflow.logs import logging_to
+from homeworkflow.presentation import tables
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]):
     diagnostics = {

@@ -1,9 +1,9 @@
 """Rule adapter: Study 1 Table 1 and Table 2 (odds ratios of the homework model)."""
 
-from homeworkflow import tables
-from homeworkflow.figures.labels import reference_levels_of
-from homeworkflow.io import read_table
-from homeworkflow.logs import logging_to
+from homeworkflow.presentation import tables
+from homeworkflow.presentation.labels import reference_levels_of
+from homeworkflow.util.io import read_table
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]):
     inputs, out = snakemake.input, snakemake.output

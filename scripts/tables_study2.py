@@ -1,9 +1,9 @@
 """Rule adapter: Study 2 Table 1, Table 3 (outcome models, Bayesian beside GEE) and the
 descriptive replication."""
 
-from homeworkflow import tables
-from homeworkflow.io import read_table
-from homeworkflow.logs import logging_to
+from homeworkflow.presentation import tables
+from homeworkflow.util.io import read_table
+from homeworkflow.util.logs import logging_to
 
 with logging_to(snakemake.log[0]):
     inputs, out = snakemake.input, snakemake.output

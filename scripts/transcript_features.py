@@ -1,7 +1,7 @@
 """Rule adapter: train and evaluate detectors, derive session features from transcripts."""
 
-from homeworkflow.io import read_table, write_table
-from homeworkflow.logs import logging_to
+from homeworkflow.util.io import read_table, write_table
+from homeworkflow.util.logs import logging_to
 from homeworkflow.transcripts import validate_utterances
 from homeworkflow.transcripts.pipeline import (
     derive_features,

@@ -31,15 +31,15 @@ from snakemake.exceptions import WorkflowError
 from bad_inputs.cases import BY_ID, CASE_IDS, CASES, Case, FileFormat, Written, workflow_config, write_case
 from workflow_runner import ROOT, RunResult, run_workflow, tiny_config
 
-from homeworkflow.clean import clean_study1, clean_study2
-from homeworkflow.config import model_settings
-from homeworkflow.descriptives import table1_study1, table1_study2
-from homeworkflow.features import study1_sessions, study2_intervals, study2_sessions
-from homeworkflow.io import read_table
+from homeworkflow.data.clean import clean_study1, clean_study2
+from homeworkflow.util.config import model_settings
+from homeworkflow.data.descriptives import table1_study1, table1_study2
+from homeworkflow.data.features import study1_sessions, study2_intervals, study2_sessions
+from homeworkflow.util.io import read_table
 from homeworkflow.models import ModelSpec
 from homeworkflow.models.spec.formula import build_design
-from homeworkflow.privacy import pseudonymise
-from homeworkflow.validate import load_study
+from homeworkflow.data.privacy import pseudonymise
+from homeworkflow.data.validate import load_study
 
 DEFAULT_CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 STUDY_DIRS = ("clean", "analysis")
@@ -76,7 +76,7 @@ def run_package(case: Case, written: Written) -> dict | None:
         config["models"][case.model_name] = written.model
         spec = ModelSpec.from_config(case.model_name, model_settings(config, case.model_name))
         data = read_table(written.files["data"], missing_codes=codes)
-        build_design(data, spec.formula, spec.family, spec.reference_levels)
+        build_design(data, spec.formula, spec.family, spec.reference_levels, spec.outcome_levels)
         return None
     study = case.study
     tables = load_study(study, written.files, missing_codes=codes)

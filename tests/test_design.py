@@ -28,8 +28,13 @@ import pytest
 import yaml
 from scipy import stats
 
-from homeworkflow import design as d
-from homeworkflow.models.spec.priors import make_prior
+from homeworkflow.design import power as design_power
+from homeworkflow.design import replicates as design_replicates
+from homeworkflow.design import reports as design_reports
+from homeworkflow.design import sbc as design_sbc
+from homeworkflow.design import seeds as design_seeds
+from homeworkflow.design import settings as design_settings
+from homeworkflow.models.spec.priors import draw_prior, make_prior
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN_CONFIG = ROOT / "config" / "design.yaml"
@@ -42,13 +47,13 @@ FORMULA = "homework ~ caregiver_present + child_age + licensed + (1 | therapist_
 
 def test_seed_is_the_documented_hash():
     expected = int.from_bytes(hashlib.sha256(b"homeworkflow-design|7|power|t20-c3-s3|or1.5|4|simulate").digest()[:8], "big")
-    assert d.derive_seed(7, "power", "t20-c3-s3", "or1.5", 4, "simulate") == expected % 2**31
-    assert d.power_seeds(7, "t20-c3-s3", "or1.5", 4)["simulation"] == expected % 2**31
+    assert design_seeds.derive_seed(7, "power", "t20-c3-s3", "or1.5", 4, "simulate") == expected % 2**31
+    assert design_seeds.power_seeds(7, "t20-c3-s3", "or1.5", 4)["simulation"] == expected % 2**31
 
 
 def test_seeds_are_deterministic_distinct_and_in_range():
     seeds = {
-        (design, effect, r, purpose): d.derive_seed(1, "power", design, effect, r, purpose)
+        (design, effect, r, purpose): design_seeds.derive_seed(1, "power", design, effect, r, purpose)
         for design in ("t20-c3-s3", "t40-c3-s3")
         for effect in ("or1", "or2")
         for r in range(1, 21)
@@ -57,18 +62,18 @@ def test_seeds_are_deterministic_distinct_and_in_range():
     assert len(set(seeds.values())) == len(seeds)
     assert all(0 <= s < 2**31 for s in seeds.values())
     # The same coordinates give the same seed, whatever was derived before.
-    assert d.derive_seed(1, "power", "t40-c3-s3", "or2", 20, "sample") == seeds[("t40-c3-s3", "or2", 20, "sample")]
-    assert d.derive_seed(2, "power", "t40-c3-s3", "or2", 20, "sample") != seeds[("t40-c3-s3", "or2", 20, "sample")]
-    sbc = d.sbc_seeds(1, 3)
-    assert len(set(sbc.values())) == 3 and d.sbc_seeds(1, 3, redraw=1)["prior"] != sbc["prior"]
-    assert d.sbc_seeds(1, 3, redraw=1)["simulation"] == sbc["simulation"]
+    assert design_seeds.derive_seed(1, "power", "t40-c3-s3", "or2", 20, "sample") == seeds[("t40-c3-s3", "or2", 20, "sample")]
+    assert design_seeds.derive_seed(2, "power", "t40-c3-s3", "or2", 20, "sample") != seeds[("t40-c3-s3", "or2", 20, "sample")]
+    sbc = design_seeds.sbc_seeds(1, 3)
+    assert len(set(sbc.values())) == 3 and design_seeds.sbc_seeds(1, 3, redraw=1)["prior"] != sbc["prior"]
+    assert design_seeds.sbc_seeds(1, 3, redraw=1)["simulation"] == sbc["simulation"]
 
 
 # --------------------------------------------------------------------------- design points
 
 
 def test_design_grid_is_crossed_and_labelled():
-    points = d.design_points({"n_therapists": [20, 40], "clients_per_therapist": [3], "sessions_per_client": [2, 4]})
+    points = design_settings.design_points({"n_therapists": [20, 40], "clients_per_therapist": [3], "sessions_per_client": [2, 4]})
     assert list(points) == ["t20-c3-s2", "t20-c3-s4", "t40-c3-s2", "t40-c3-s4"]
     p = points["t40-c3-s4"]
     assert (p.n_clients, p.n_sessions) == (120, 480)
@@ -81,7 +86,7 @@ def test_design_list_keeps_order_and_drops_duplicates():
         {"n_therapists": 10, "clients_per_therapist": 5, "sessions_per_client": 3},
         {"n_therapists": 50, "clients_per_therapist": 2, "sessions_per_client": 3},
     ]
-    assert list(d.design_points(pts)) == ["t50-c2-s3", "t10-c5-s3"]
+    assert list(design_settings.design_points(pts)) == ["t50-c2-s3", "t10-c5-s3"]
 
 
 @pytest.mark.parametrize(
@@ -95,47 +100,47 @@ def test_design_list_keeps_order_and_drops_duplicates():
 )
 def test_bad_design_points_are_errors(designs, message):
     with pytest.raises(ValueError, match=message):
-        d.design_points(designs)
+        design_settings.design_points(designs)
 
 
 def test_effect_labels():
-    assert d.effect_levels([1, 1.5, 2.0, 1.0]) == {"or1": 1.0, "or1.5": 1.5, "or2": 2.0}
+    assert design_settings.effect_levels([1, 1.5, 2.0, 1.0]) == {"or1": 1.0, "or1.5": 1.5, "or2": 2.0}
     with pytest.raises(ValueError, match="positive"):
-        d.effect_levels([0.0])
+        design_settings.effect_levels([0.0])
 
 
 def test_simulation_params_merge_overrides_sizes_and_effect():
     overrides = {"homework_ebp_or": {"cpp": 1.0}, "homework": {"sd_client": 0.3}}
-    params = d.simulation_params(overrides, d.DesignPoint(10, 2, 3), "homework.or_caregiver_present", 2.5)
+    params = design_replicates.simulation_params(overrides, design_settings.DesignPoint(10, 2, 3), "homework.or_caregiver_present", 2.5)
     assert params["sizes"] == {"n_therapists": 10, "n_clients": 20, "n_sessions": 60}
     assert params["homework"] == {"sd_client": 0.3, "or_caregiver_present": 2.5}
     assert params["homework_ebp_or"] == {"cpp": 1.0}
     assert overrides == {"homework_ebp_or": {"cpp": 1.0}, "homework": {"sd_client": 0.3}}  # not mutated
     with pytest.raises(ValueError, match="section.key"):
-        d.set_parameter({}, "or_caregiver_present", 2.0)
+        design_replicates.set_parameter({}, "or_caregiver_present", 2.0)
 
 
 def test_replicate_data_are_reproducible_and_carry_the_effect():
-    params = d.simulation_params(load_design_config()["simulation"], d.DesignPoint(8, 2, 2), "homework.or_caregiver_present", 3.0)
-    a, truth, scaling = d.simulate_analysis_table(params, 11, {"ebp": "MAP"}, ["child_age"])
-    b, _, _ = d.simulate_analysis_table(params, 11, {"ebp": "MAP"}, ["child_age"])
+    params = design_replicates.simulation_params(load_design_config()["simulation"], design_settings.DesignPoint(8, 2, 2), "homework.or_caregiver_present", 3.0)
+    a, truth, scaling = design_replicates.simulate_analysis_table(params, 11, {"ebp": "MAP"}, ["child_age"])
+    b, _, _ = design_replicates.simulate_analysis_table(params, 11, {"ebp": "MAP"}, ["child_age"])
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == 32 and a["therapist_id"].nunique() == 8 and a["client_id"].nunique() == 16
     assert math.isclose(truth["log_odds"]["caregiver_present[True]"], math.log(3.0))
     assert abs(a["child_age"].mean()) < 1e-9  # centred, as in the workflow
-    assert d.omitted_effects(truth, ["Intercept", "caregiver_present[True]", "child_age", "licensed[True]"]) == []
-    assert "ebp[CPP]" in d.omitted_effects(truth | {"log_odds": {**truth["log_odds"], "ebp[CPP]": 0.5}}, ["x"])
+    assert design_replicates.omitted_effects(truth, ["Intercept", "caregiver_present[True]", "child_age", "licensed[True]"]) == []
+    assert "ebp[CPP]" in design_replicates.omitted_effects(truth | {"log_odds": {**truth["log_odds"], "ebp[CPP]": 0.5}}, ["x"])
 
 
 def test_true_values_shift_the_intercept_by_centred_columns():
     truth = {"log_odds": {"Intercept": -2.0, "child_age": 0.1, "ebp_fit": 0.0, "caregiver_present[True]": 0.7, "sd(client_id)": 0.6}}
     scaling = {"child_age": {"mean": 10.0, "sd": 4.0}, "ebp_fit": {"mean": 3.8, "sd": 0.5}}
     terms = ["Intercept", "caregiver_present[True]", "child_age", "sd(client_id)", "unknown"]
-    centred = d.true_values(truth, terms, scaling, ["child_age", "ebp_fit"])
+    centred = design_replicates.true_values(truth, terms, scaling, ["child_age", "ebp_fit"])
     assert centred["Intercept"] == pytest.approx(-2.0 + 0.1 * 10.0)
     assert centred["caregiver_present[True]"] == 0.7 and centred["sd(client_id)"] == 0.6
     assert math.isnan(centred["unknown"])
-    assert d.true_values(truth, ["Intercept"], scaling, [])["Intercept"] == -2.0
+    assert design_replicates.true_values(truth, ["Intercept"], scaling, [])["Intercept"] == -2.0
 
 
 def test_interval_rows_flag_exclusion_and_coverage():
@@ -147,7 +152,7 @@ def test_interval_rows_flag_exclusion_and_coverage():
             "q97.5": [1.8, 0.5, -0.5, 0.6],
         }
     )
-    rows = d.interval_rows(summary, {"a": 2.0, "b": 0.0, "c": -0.5})
+    rows = design_replicates.interval_rows(summary, {"a": 2.0, "b": 0.0, "c": -0.5})
     assert list(rows["excludes_zero"]) == [True, False, True, True]
     assert list(rows["covers"][:3]) == [False, True, True]  # bounds count as covered
     assert rows["covers"].isna().iloc[3]
@@ -184,8 +189,8 @@ def test_power_and_coverage_maths():
     rows = replicate_rows("t40-c3-s3", 2.0, "x", t, [(0.1, 1.0), (0.5, 0.9), (-0.2, 0.6), (0.8, 1.2)], [0, 3, 0, 0])
     rows += replicate_rows("t20-c3-s3", 2.0, "x", t, [(-0.5, 1.5), (0.2, 1.1)])
     rows += replicate_rows("t20-c3-s3", 1.0, "x", 0.0, [(-0.5, 0.5), (0.1, 0.9)])
-    designs = d.design_points({"n_therapists": [20, 40], "clients_per_therapist": [3], "sessions_per_client": [3]})
-    power = d.power_table(pd.DataFrame(rows), "x", designs)
+    designs = design_settings.design_points({"n_therapists": [20, 40], "clients_per_therapist": [3], "sessions_per_client": [3]})
+    power = design_power.power_table(pd.DataFrame(rows), "x", designs)
     assert list(zip(power["design"], power["effect"])) == [("t20-c3-s3", 1.0), ("t20-c3-s3", 2.0), ("t40-c3-s3", 2.0)]
     big = power.iloc[2]
     assert big["replicates"] == 4 and big["power"] == 0.75  # 3 of 4 intervals exclude 0
@@ -196,11 +201,11 @@ def test_power_and_coverage_maths():
     assert big["divergent_fits"] == 1 and big["n_sessions"] == 360 and big["n_therapists"] == 40
     null = power.iloc[0]
     assert null["power"] == 0.5 and null["coverage"] == 0.5  # false-positive rate at OR 1
-    coverage = d.coverage_table(pd.DataFrame(rows))
+    coverage = design_power.coverage_table(pd.DataFrame(rows))
     assert set(coverage["term"]) == {"x", "Intercept"}
     assert coverage.query("term == 'Intercept'")["coverage"].eq(1.0).all()
     with pytest.raises(ValueError, match="no replicate rows"):
-        d.power_table(pd.DataFrame(rows), "missing")
+        design_power.power_table(pd.DataFrame(rows), "missing")
 
 
 def test_aggregation_survives_a_csv_round_trip(tmp_path):
@@ -212,41 +217,41 @@ def test_aggregation_survives_a_csv_round_trip(tmp_path):
     for r, part in rows.groupby("replicate"):
         paths.append(tmp_path / f"{r}.csv")
         part.to_csv(paths[-1], index=False)
-    back = d.read_replicates(paths)
-    power = d.power_table(back, "x")
+    back = design_replicates.read_replicates(paths)
+    power = design_power.power_table(back, "x")
     assert power["power"].iloc[0] == 0.5 and power["coverage"].iloc[0] == 0.5
-    assert set(d.coverage_table(back)["term"]) == {"x"}
-    assert "| t20-c3-s3 |" in d.power_markdown(power, "x", "homework.or_x")
+    assert set(design_power.coverage_table(back)["term"]) == {"x"}
+    assert "| t20-c3-s3 |" in design_reports.power_markdown(power, "x", "homework.or_x")
 
 
 # ------------------------------------------------------------------------------------- SBC
 
 
 def test_rank_statistic_and_thinning():
-    assert d.rank_statistic(np.array([0.1, 0.5, 0.9]), 0.6) == 2
-    assert d.rank_statistic(np.array([0.1, 0.5, 0.9]), -1.0) == 0
-    assert d.rank_statistic(np.array([0.1, 0.5, 0.9]), 5.0) == 3
-    assert list(d.thin_indices(10, 4)) == [0, 3, 6, 9]
-    assert list(d.thin_indices(3, 10)) == [0, 1, 2]
+    assert design_sbc.rank_statistic(np.array([0.1, 0.5, 0.9]), 0.6) == 2
+    assert design_sbc.rank_statistic(np.array([0.1, 0.5, 0.9]), -1.0) == 0
+    assert design_sbc.rank_statistic(np.array([0.1, 0.5, 0.9]), 5.0) == 3
+    assert list(design_sbc.thin_indices(10, 4)) == [0, 3, 6, 9]
+    assert list(design_sbc.thin_indices(3, 10)) == [0, 1, 2]
     draws = np.arange(2000.0).reshape(2, 1000)  # (chain, draw)
-    ranks = d.sbc_ranks({"a": draws}, {"a": 500.2}, keep=99)
+    ranks = design_sbc.sbc_ranks({"a": draws}, {"a": 500.2}, keep=99)
     assert ranks["a"] == (25, 99)  # kept: draws 0, 20, 41, ..., 490 lie below 500.2
 
 
 def test_uniform_ranks_pass_and_biased_ranks_fail():
     L, bins = 99, 10
     uniform = np.tile(np.arange(L + 1), 2)  # every rank equally often
-    tests = d.uniformity_tests(uniform, L, bins)
+    tests = design_sbc.uniformity_tests(uniform, L, bins)
     assert tests["chi2"] == 0 and tests["chi2_p"] == pytest.approx(1.0) and tests["ks_p"] > 0.99
     rng = np.random.default_rng(1)
     too_low = rng.integers(0, 50, 200)  # posterior too far right: truth sits low
-    assert d.uniformity_tests(too_low, L, bins)["chi2_p"] < 1e-10
+    assert design_sbc.uniformity_tests(too_low, L, bins)["chi2_p"] < 1e-10
     narrow = np.where(rng.random(200) < 0.5, rng.integers(0, 5, 200), rng.integers(95, 100, 200))
-    assert d.uniformity_tests(narrow, L, bins)["chi2_p"] < 1e-10  # overconfident: U shape
+    assert design_sbc.uniformity_tests(narrow, L, bins)["chi2_p"] < 1e-10  # overconfident: U shape
     with pytest.raises(ValueError, match="must divide"):
-        d.uniformity_tests(uniform, L, 7)
+        design_sbc.uniformity_tests(uniform, L, 7)
     with pytest.raises(ValueError, match="0..99"):
-        d.uniformity_tests([100], L, bins)
+        design_sbc.uniformity_tests([100], L, bins)
 
 
 def sbc_rows(term_ranks: dict, n_draws: int) -> pd.DataFrame:
@@ -262,15 +267,15 @@ def sbc_rows(term_ranks: dict, n_draws: int) -> pd.DataFrame:
 def test_sbc_table_bonferroni_and_verdict():
     rng = np.random.default_rng(2)
     ok = {"a": rng.integers(0, 100, 100), "b": rng.integers(0, 100, 100)}
-    table = d.sbc_table(sbc_rows(ok, 99), bins=10, alpha=0.01)
+    table = design_sbc.sbc_table(sbc_rows(ok, 99), bins=10, alpha=0.01)
     assert list(table["term"]) == ["a", "b"] and table["calibrated"].all()
     assert (table["p_bonferroni"] == np.minimum(1, table[["chi2_p", "ks_p"]].min(axis=1) * 4)).all()
     bad = {**ok, "c": rng.integers(30, 70, 100)}
-    table = d.sbc_table(sbc_rows(bad, 99), bins=10, alpha=0.01)
+    table = design_sbc.sbc_table(sbc_rows(bad, 99), bins=10, alpha=0.01)
     assert list(table["calibrated"]) == [True, True, False]
-    assert "MISCALIBRATION**: c" in d.sbc_markdown(table, 0.01)
+    assert "MISCALIBRATION**: c" in design_reports.sbc_markdown(table, 0.01)
     with pytest.raises(ValueError, match="different numbers"):
-        d.sbc_table(pd.concat([sbc_rows({"a": [1]}, 99), sbc_rows({"a": [1]}, 19)]), bins=10)
+        design_sbc.sbc_table(pd.concat([sbc_rows({"a": [1]}, 99), sbc_rows({"a": [1]}, 19)]), bins=10)
 
 
 @pytest.mark.parametrize("posterior_sd_factor, calibrated", [(1.0, True), (0.5, False)])
@@ -284,8 +289,8 @@ def test_sbc_machinery_on_a_conjugate_model(posterior_sd_factor, calibrated):
         y = rng.normal(theta, 1.0, 5)
         mean, sd = y.sum() / 6, math.sqrt(1 / 6) * posterior_sd_factor
         draws = rng.normal(mean, sd, (2, 500))
-        ranks.append(d.sbc_ranks({"theta": draws}, {"theta": theta}, keep=99)["theta"][0])
-    table = d.sbc_table(sbc_rows({"theta": ranks}, 99), bins=10, alpha=0.01)
+        ranks.append(design_sbc.sbc_ranks({"theta": draws}, {"theta": theta}, keep=99)["theta"][0])
+    table = design_sbc.sbc_table(sbc_rows({"theta": ranks}, 99), bins=10, alpha=0.01)
     assert bool(table["calibrated"].iloc[0]) is calibrated
 
 
@@ -301,7 +306,7 @@ def test_sbc_machinery_on_a_conjugate_model(posterior_sd_factor, calibrated):
     ids=["normal", "student_t", "halfnormal", "exponential", "halfstudent_t"],
 )
 def test_prior_draws_match_their_distribution(prior, mean, sd):
-    x = d.draw_prior(prior, np.random.default_rng(4), 200_000)
+    x = draw_prior(prior, np.random.default_rng(4), 200_000)
     assert x.mean() == pytest.approx(mean, abs=0.02)
     if sd is not None:
         assert x.std() == pytest.approx(sd, rel=0.02)
@@ -313,11 +318,11 @@ def test_prior_draw_back_transform_matches_the_raw_scale():
     from homeworkflow.models.spec.formula import build_design
     from homeworkflow.models.spec.priors import resolve_priors
 
-    params = d.simulation_params({}, d.DesignPoint(12, 3, 2))
-    data, _, _ = d.simulate_analysis_table(params, 5, {"ebp": "MAP"}, ["child_age"])
+    params = design_replicates.simulation_params({}, design_settings.DesignPoint(12, 3, 2))
+    data, _, _ = design_replicates.simulate_analysis_table(params, 5, {"ebp": "MAP"}, ["child_age"])
     design = build_design(data, FORMULA, "bernoulli", {})
     priors = resolve_priors("bernoulli", {}, design.terms, [e.label for e in design.group_effects])
-    draw = d.draw_from_model(design, priors, np.random.default_rng(6))
+    draw = design_sbc.draw_from_model(design, priors, np.random.default_rng(6))
     truth = draw.data_scale(design)
     assert set(truth) == {"Intercept", *design.terms, "sd(therapist_id)", "sd(client_id)"}
     raw = design.X * design.scale + design.center
@@ -325,7 +330,7 @@ def test_prior_draw_back_transform_matches_the_raw_scale():
     eta_std = draw.intercept_std + design.X @ draw.b_std
     np.testing.assert_allclose(eta_raw, eta_std, atol=1e-9)
     assert set(np.unique(draw.y)) <= {0, 1} and len(draw.y) == 72
-    again = d.draw_from_model(design, priors, np.random.default_rng(6))
+    again = design_sbc.draw_from_model(design, priors, np.random.default_rng(6))
     np.testing.assert_array_equal(again.y, draw.y)
 
 
@@ -341,8 +346,8 @@ def test_design_yaml_is_valid_and_the_schema_fills_defaults():
 
     config = {"design": load_design_config()}
     validate(config["design"], str(DESIGN_SCHEMA), set_default=True)
-    d.check_design_config(config["design"])
-    assert list(d.design_points(config["design"]["power"]["designs"])) == ["t25-c3-s3", "t50-c3-s3", "t100-c3-s3"]
+    design_settings.check_design_config(config["design"])
+    assert list(design_settings.design_points(config["design"]["power"]["designs"])) == ["t25-c3-s3", "t50-c3-s3", "t100-c3-s3"]
     empty = {}
     validate(empty, str(DESIGN_SCHEMA), set_default=True)
     assert empty["sampling"]["sampler"] == "pymc" and empty["sbc"]["draws_kept"] == 99
@@ -359,44 +364,33 @@ def test_design_config_checks_beyond_the_schema():
     config["sbc"]["bins"] = 7
     validate(config, str(DESIGN_SCHEMA), set_default=True)
     with pytest.raises(ValueError, match="must divide"):
-        d.check_design_config(config)
+        design_settings.check_design_config(config)
     config["sbc"].update(bins=10, draws_kept=1999)
     with pytest.raises(ValueError, match="exceeds the posterior draws"):
-        d.check_design_config(config)
+        design_settings.check_design_config(config)
 
 
-def test_design_rules_settings_files_and_products():
-    from types import SimpleNamespace as Wildcards
-
+def test_design_settings_of_each_replicate():
+    """The params of a power and an SBC replicate (rules/common.smk passes the wildcards)."""
     from snakemake.utils import validate
 
     main = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    assert d.DesignRules(main).products("r") == []
     design = load_design_config()
     validate(design, str(DESIGN_SCHEMA), set_default=True)
-    rules = d.DesignRules({**main, "design": design})
-    assert rules.products("r") == [
-        "results/r/design/power/power.csv",
-        "results/r/design/power/power.png",
-        "results/r/design/sbc/sbc.csv",
-        "results/r/design/sbc/sbc.png",
-        "results/r/design/study2/recovery.csv",
-        "results/r/design/study2/recovery.png",
-    ]
-    wildcards = Wildcards(run="r", design="t50-c3-s3", effect="or1.5", replicate="7")
-    settings = rules.power_replicate_settings(wildcards)
+    config = {**main, "design": design}
+    settings = design_settings.power_replicate_settings(config, "t50-c3-s3", "or1.5", "7")
     assert settings["design"] == {"n_therapists": 50, "clients_per_therapist": 3, "sessions_per_client": 3}
     assert (settings["effect"], settings["replicate"], settings["seed"]) == (1.5, 7, main["seed"])
     assert settings["centre"] == main["study1"]["centre"] and settings["sampling"]["sampler"] == "pymc"
-    files = rules.power_replicate_files(wildcards)
-    assert len(files) == 900 and files[0] == "results/r/design/power/t25-c3-s3/or1/1.csv"
-    sbc = rules.sbc_replicate_settings(wildcards)
+    assert len(design_settings.power_points(config)) * len(design_settings.power_effects(config)) == 9
+    sbc = design_settings.sbc_replicate_settings(config, "7")
     assert sbc["draws_kept"] == 99 and sbc["design"]["n_therapists"] == 30
-    assert rules.setting("sbc", "bins")(wildcards) == 10 and rules.mem_mb(wildcards, 2) == 3000
     with pytest.raises(ValueError, match="no design point 't7-c3-s3'"):
-        rules.power_replicate_settings(Wildcards(run="r", design="t7-c3-s3", effect="or1", replicate="1"))
-    design["seed"], design["sbc"]["replicates"], design["study2"]["replicates"] = 5, 0, 0
-    assert rules.master_seed() == 5 and len(rules.products("r")) == 2
+        design_settings.power_replicate_settings(config, "t7-c3-s3", "or1", "1")
+    with pytest.raises(ValueError, match="no `design:` section"):
+        design_settings.section(main, "power")
+    design["seed"] = 5
+    assert design_settings.master_seed(config) == 5
 
 
 # --------------------------------------------------------------- through Snakemake (slow)
@@ -423,7 +417,7 @@ STUDY2_TARGET = "results/{run}/design/study2/recovery.csv"
 def small_config(run: str) -> dict:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["run"] = run
-    config["design"] = d.merge(load_design_config(), SMALL)
+    config["design"] = design_replicates.merge(load_design_config(), SMALL)
     return config
 
 
@@ -445,6 +439,11 @@ def test_dag_of_the_default_design_config(tmp_path):
     config["design"]["study2"]["replicates"] = 2
     targets = [POWER_TARGET, SBC_TARGET, STUDY2_TARGET]
     result = run_workflow(tmp_path, config, targets=[t.format(run="dag") for t in targets], extra=["-n"])
+    assert result.returncode == 0, result.describe()
+    # `make run` builds them too: rules/common.smk's design_products are part of the manifest's inputs.
+    everything = run_workflow(tmp_path, config, targets=["results/dag/manifest.json"], extra=["-n"])
+    assert everything.returncode == 0, everything.describe()
+    assert all(t.format(run="dag") in everything.output for t in targets)
     assert result.returncode == 0, result.describe()
     counts = dict(re.findall(r"^(design_\w+)\s+(\d+)$", result.output, re.M))
     assert counts == {
@@ -500,13 +499,13 @@ def test_small_power_analysis_end_to_end(local_power):
     files = replicate_files(power_dir)
     assert len(files) == 6
     rows = pd.read_csv(files[0])
-    assert list(rows.columns) == d.REPLICATE_COLUMNS
+    assert list(rows.columns) == design_power.REPLICATE_COLUMNS
     assert set(rows["term"]) == {"Intercept", "caregiver_present[True]", "child_age", "licensed[True]", "sd(therapist_id)", "sd(client_id)"}
     assert rows["truth"].notna().all()
     # Seeds as documented: from the config's seed and the replicate's coordinates.
     r = rows.iloc[0]
     seed = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["seed"]
-    assert r["simulation_seed"] == d.power_seeds(seed, r["design"], d.effect_label(r["effect"]), r["replicate"])["simulation"]
+    assert r["simulation_seed"] == design_seeds.power_seeds(seed, r["design"], design_settings.effect_label(r["effect"]), r["replicate"])["simulation"]
 
 
 @pytest.mark.slow

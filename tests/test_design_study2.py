@@ -2,15 +2,17 @@
 aggregation, one real replicate, and the figure."""
 
 from pathlib import Path
-from types import SimpleNamespace as Wildcards
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from homeworkflow import design as d
-from homeworkflow import design_study2 as s2
+from homeworkflow.design import recovery as design_recovery
+from homeworkflow.design import replicates as design_replicates
+from homeworkflow.design import reports as design_reports
+from homeworkflow.design import seeds as design_seeds
+from homeworkflow.design import settings as design_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN_SCHEMA = ROOT / "config" / "design.schema.yaml"
@@ -28,53 +30,48 @@ def configs() -> tuple[dict, dict]:
 
 
 def test_value_labels_and_levels():
-    assert [s2.value_label(v) for v in (0, 0.006, -0.08, 1e-5)] == ["v0", "v0.006", "v-0.08", "v1e-05"]
-    assert s2.value_levels([0.0, 0.006, 0]) == {"v0": 0.0, "v0.006": 0.006}
+    assert [design_settings.value_label(v) for v in (0, 0.006, -0.08, 1e-5)] == ["v0", "v0.006", "v-0.08", "v1e-05"]
+    assert design_settings.value_levels([0.0, 0.006, 0]) == {"v0": 0.0, "v0.006": 0.006}
     for bad in ([], [True], ["0.1"], [float("nan")]):
         with pytest.raises(ValueError, match="design.study2.effects"):
-            s2.value_levels(bad)
+            design_settings.value_levels(bad)
 
 
 def test_seeds_are_hashed_from_the_replicates_coordinates():
-    seeds = s2.recovery_seeds(7, "phq9", "v0.006", 3)
+    seeds = design_seeds.recovery_seeds(7, "phq9", "v0.006", 3)
     assert seeds == {
-        "simulation": d.derive_seed(7, "study2", "phq9", "v0.006", 3, "simulate"),
-        "sampler": d.derive_seed(7, "study2", "phq9", "v0.006", 3, "sample"),
+        "simulation": design_seeds.derive_seed(7, "study2", "phq9", "v0.006", 3, "simulate"),
+        "sampler": design_seeds.derive_seed(7, "study2", "phq9", "v0.006", 3, "sample"),
     }
     others = [
-        s2.recovery_seeds(7, "phq9", "v0.006", 4),
-        s2.recovery_seeds(7, "phq9", "v0", 3),
-        s2.recovery_seeds(7, "gad7", "v0.006", 3),
-        s2.recovery_seeds(8, "phq9", "v0.006", 3),
+        design_seeds.recovery_seeds(7, "phq9", "v0.006", 4),
+        design_seeds.recovery_seeds(7, "phq9", "v0", 3),
+        design_seeds.recovery_seeds(7, "gad7", "v0.006", 3),
+        design_seeds.recovery_seeds(8, "phq9", "v0.006", 3),
     ]
     values = [v for seed in [seeds, *others] for v in seed.values()]
-    assert len(set(values)) == len(values) and all(0 <= v < d.SEED_MODULUS for v in values)
+    assert len(set(values)) == len(values) and all(0 <= v < design_seeds.SEED_MODULUS for v in values)
 
 
-def test_design_rules_for_study2():
+def test_design_settings_for_study2():
     main, design = configs()
     assert design["study2"]["replicates"] == 100 and design["study2"]["effects"] == [0.0, 0.006]
-    rules = d.DesignRules({**main, "design": design})
-    assert rules.products("r")[-2:] == ["results/r/design/study2/recovery.csv", "results/r/design/study2/recovery.png"]
-    settings = rules.study2_replicate_settings(Wildcards(run="r", effect="v0.006", replicate="5"))
+    config = {**main, "design": design}
+    settings = design_settings.study2_replicate_settings(config, "v0.006", "5")
     assert settings["model"]["formula"] == main["models"]["phq9_change"]["formula"]
     assert settings["model"]["family"] == "gaussian" and settings["model"]["mass_matrix"] == "diagonal"
     assert settings["sampling"] == {**design["sampling"], "sampler": "nutpie", "draws": 1000}
     assert (settings["effect"], settings["replicate"], settings["centre"]) == (0.006, 5, 10)
     assert (settings["parameter"], settings["exposure"]) == ("phq9_change.interaction", "review_percentage_true")
-    files = rules.study2_replicate_files(Wildcards(run="r"))
-    assert len(files) == 200 and files[0] == "results/r/design/study2/v0/1.csv"
-    assert files[-1] == "results/r/design/study2/v0.006/100.csv"
+    assert list(design_settings.study2_values(config)) == ["v0", "v0.006"]
     with pytest.raises(ValueError, match="no value 'v0.5'"):
-        rules.study2_replicate_settings(Wildcards(run="r", effect="v0.5", replicate="1"))
+        design_settings.study2_replicate_settings(config, "v0.5", "1")
     design["study2"]["model"] = "homework"
     with pytest.raises(ValueError, match="fitted to 'study1/sessions', not to the phq9 intervals"):
-        rules.study2_replicate_settings(Wildcards(run="r", effect="v0", replicate="1"))
+        design_settings.study2_replicate_settings(config, "v0", "1")
     design["study2"]["model"] = "phq9_changes"
     with pytest.raises(ValueError, match="no model 'phq9_changes' under `models:`"):
-        rules.study2_replicate_settings(Wildcards(run="r", effect="v0", replicate="1"))
-    design["study2"]["replicates"] = 0
-    assert not any("study2" in p for p in rules.products("r"))
+        design_settings.study2_replicate_settings(config, "v0", "1")
 
 
 def test_schema_defaults_are_the_shipped_study2_section_but_its_sampler():
@@ -92,9 +89,9 @@ def test_study2_parameter_must_belong_to_the_outcome():
     _, design = configs()
     design["study2"]["outcome"] = "gad7"
     with pytest.raises(ValueError, match="gad7_change section"):
-        d.check_design_config(design)
+        design_settings.check_design_config(design)
     design["study2"]["parameter"] = "gad7_change.review_slope"
-    d.check_design_config(design)
+    design_settings.check_design_config(design)
     with pytest.raises(Exception, match="does not match"):
         validate({"study2": {"parameter": "reviews.sd_client"}}, str(DESIGN_SCHEMA), set_default=True)
 
@@ -127,7 +124,7 @@ def test_recovery_table_maths():
         ],
         ignore_index=True,
     )  # fmt: skip
-    table = s2.recovery_table(rows)
+    table = design_recovery.recovery_table(rows)
     assert list(table["effect"]) == [0.0, 0.006] and set(table["term"]) == {INTERACTION}
     row = table.iloc[1]
     assert row["replicates"] == 4 and row["coverage_90"] == 0.75 and row["coverage_95"] == 1.0
@@ -137,34 +134,34 @@ def test_recovery_table_maths():
     sd = np.std([0.0, 0.004, 0.008, 0.012], ddof=1)
     assert row["sd_of_estimates"] == pytest.approx(sd) and row["sd_ratio"] == pytest.approx(0.004 / sd)
     assert row["divergent_fits"] == 1
-    markdown = s2.recovery_markdown(table, "phq9_change.interaction", "review_percentage_true")
+    markdown = design_reports.recovery_markdown(table, "phq9_change.interaction", "review_percentage_true")
     assert "`phq9_change.interaction`" in markdown and " 0.75 " in markdown
     with pytest.raises(ValueError, match="no replicate rows with a true value"):
-        s2.recovery_table(rows[rows["term"] == "sd(client_id)"])
+        design_recovery.recovery_table(rows[rows["term"] == "sd(client_id)"])
 
 
 def test_one_replicate_simulates_the_value_and_fits_the_workflows_model(tmp_path):
     """A small Study 2 (60 clients) through simulation, features and the phq9_change model: every
     reported term gets its truth (the parameter set to the value, the centre moved to the
     analysis centre), ordered 90% and 95% intervals, and flags that agree with them."""
-    from homeworkflow.study2.tables import analysis_truth
+    from homeworkflow.study2.comparison import analysis_truth
 
     main, design = configs()
-    rules = d.DesignRules({**main, "design": design, "study2": {**main["study2"], "baseline_centre": {"phq9": 12}}})
-    settings = rules.study2_replicate_settings(Wildcards(run="r", effect="v0.006", replicate="1"))
+    config = {**main, "design": design, "study2": {**main["study2"], "baseline_centre": {"phq9": 12}}}
+    settings = design_settings.study2_replicate_settings(config, "v0.006", "1")
     settings.update(
         effect=0.01,
         effect_label="v0.01",
         sampling={"sampler": "nutpie", "chains": 2, "draws": 200, "tune": 200},
         simulation={"sizes": {"n_organisations": 4, "n_therapists": 12, "n_clients": 60, "n_sessions": 300}},
     )
-    rows = s2.recovery_replicate(settings)
-    assert list(rows.columns) == s2.REPLICATE_COLUMNS
+    rows = design_recovery.recovery_replicate(settings)
+    assert list(rows.columns) == design_recovery.REPLICATE_COLUMNS
     by_term = rows.set_index("term")
     assert set(by_term.index) >= {"Intercept", "review_percentage", "baseline_centred", INTERACTION, "sigma"}
-    seeds = s2.recovery_seeds(main["seed"], "phq9", "v0.01", 1)
-    intervals, truth = s2.simulate_intervals(
-        d.set_parameter(settings["simulation"], "phq9_change.interaction", 0.01), seeds["simulation"], "phq9", 12
+    seeds = design_seeds.recovery_seeds(main["seed"], "phq9", "v0.01", 1)
+    intervals, truth = design_replicates.simulate_intervals(
+        design_replicates.set_parameter(settings["simulation"], "phq9_change.interaction", 0.01), seeds["simulation"], "phq9", 12
     )
     assert truth["phq9"]["coefficients"][INTERACTION] == 0.01 and len(intervals) == rows["n_intervals"].iloc[0]
     expected = analysis_truth(truth, "phq9", 12)
@@ -178,11 +175,11 @@ def test_one_replicate_simulates_the_value_and_fits_the_workflows_model(tmp_path
         assert row["excludes_zero"] == (row["q2.5"] > 0 or row["q97.5"] < 0)
     assert (rows["sampler_seed"] == seeds["sampler"]).all() and (rows["effect"] == 0.01).all()
 
-    fig = s2.recovery_figure(pd.concat([rows, rows.assign(effect=0.0, replicate=2)]), INTERACTION, "phq9_change.interaction")
+    fig = design_reports.recovery_figure(pd.concat([rows, rows.assign(effect=0.0, replicate=2)]), INTERACTION, "phq9_change.interaction")
     assert len(fig.axes) == 2 and all(INTERACTION in ax.get_xlabel() for ax in fig.axes)
     fig.savefig(tmp_path / "recovery.png")
     with pytest.raises(ValueError, match="no replicate rows for term 'x'"):
-        s2.recovery_figure(rows, "x", "phq9_change.interaction")
+        design_reports.recovery_figure(rows, "x", "phq9_change.interaction")
 
 
 @pytest.mark.slow

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from fixtures_tables import study1_frames, study2_frames, write_study
 
-from homeworkflow.clean import FLOW_COLUMNS, clean_study1, clean_study2
-from homeworkflow.descriptives import TABLE1_COLUMNS, table1_study1, table1_study2, to_markdown
-from homeworkflow.features import study1_sessions, study2_intervals, study2_sessions
-from homeworkflow.privacy import pseudonymise
-from homeworkflow.validate import load_study, validate_tables
+from homeworkflow.data.clean import FLOW_COLUMNS, clean_study1, clean_study2
+from homeworkflow.data.descriptives import TABLE1_COLUMNS, table1_study1, table1_study2, to_markdown
+from homeworkflow.data.features import study1_sessions, study2_intervals, study2_sessions
+from homeworkflow.data.privacy import pseudonymise
+from homeworkflow.data.validate import load_study, validate_tables
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from homeworkflow import tables
-from homeworkflow.figures import diagnostics, study1, study2
-from homeworkflow.figures.labels import reference_levels_of, term_label, term_rows
-from homeworkflow.figures.style import DPI, save_figure
+from homeworkflow.presentation import tables
+from homeworkflow.presentation.figures import diagnostics, study1, study2
+from homeworkflow.presentation.labels import reference_levels_of, term_label, term_rows
+from homeworkflow.presentation.figures.style import DPI, save_figure
 
 RNG_SEED = 7
 TERMS = ["caregiver_present[True]", "child_age", "licensed[True]", "ebp[CPP]", "ebp[TF-CBT]", "n_ebps_trained"]
@@ -390,23 +390,3 @@ def test_rounding_gives_about_three_significant_digits():
     assert tables.fmt_interval(-0.00074, -0.0081, 0.0064) == "-0.00074 [-0.00810, 0.00640]"
     assert tables.fmt_p(0.0000014) == "<.001" and tables.fmt_p(0.045) == ".045" and tables.fmt_p(0.949) == ".95"
 
-
-# ---------------------------------------------------------------------- what a run presents
-
-
-def test_presentation_products_follow_the_config():
-    import yaml
-
-    from homeworkflow.figures.catalogue import Presentation
-
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
-    products = Presentation.from_config(config).products("dev")
-    assert "results/dev/figures/study1/odds_ratios.png" in products
-    assert "results/dev/figures/diagnostics/rank_phq9_change.pdf" in products
-    assert "results/dev/tables/table2_homework_odds_ratios.tex" in products
-    assert "results/dev/notebooks/02_study2_review.html" in products
-    assert len(products) == len(set(products))
-    # Without a Study 1 model there is nothing to draw for Study 1's model.
-    del config["models"]["homework"]
-    products = Presentation.from_config(config).products("dev")
-    assert not [p for p in products if "study1" in p or "table2" in p]

@@ -28,9 +28,9 @@ import pandas as pd
 import pytest
 from workflow_runner import ROOT, TINY_STUDY1, TINY_STUDY2, RunResult, run_workflow, tiny_config
 
-from homeworkflow.descriptives import table1_study1
+from homeworkflow.data.descriptives import table1_study1
 from homeworkflow.simulate import simulate_study1, simulate_study2
-from homeworkflow.validate import load_study
+from homeworkflow.data.validate import load_study
 
 PREFIX = "RAWID"
 KINDS = {"therapist_id": "THER", "client_id": "CLI", "session_id": "SES", "organisation_id": "ORG"}

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import yaml
 
-from homeworkflow.clean import clean_study1, clean_study2
-from homeworkflow.config import model_settings
-from homeworkflow.features import study1_sessions, study2_intervals, study2_sessions
+from homeworkflow.data.clean import clean_study1, clean_study2
+from homeworkflow.util.config import model_settings
+from homeworkflow.data.features import study1_sessions, study2_intervals, study2_sessions
 from homeworkflow.models import ModelSpec, fit_model
 from homeworkflow.simulate import simulate_study1, simulate_study2
 from homeworkflow.study2 import fit_measurement_error_model
-from homeworkflow.validate import validate_tables
+from homeworkflow.data.validate import validate_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

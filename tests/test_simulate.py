@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from homeworkflow.contract import STUDIES, STUDY1_EBPS, STUDY1_RACE_ETHNICITY
+from homeworkflow.data.contract import STUDIES, STUDY1_EBPS, STUDY1_RACE_ETHNICITY
 from homeworkflow.simulate import STUDY1_DEFAULTS, STUDY2_DEFAULTS, simulate_study1, simulate_study2
 
 SEEDS = [20240701, 0, 1]  # the config's master seed, and two more
@@ -460,7 +460,7 @@ def test_scales_to_large_samples_in_seconds(simulate, sizes):
     "study, simulate", [("study1", simulate_study1), ("study2", simulate_study2)]
 )
 def test_tables_pass_the_workflow_validator(study, simulate):
-    from homeworkflow.validate import validate_tables
+    from homeworkflow.data.validate import validate_tables
 
     tables, _ = simulate({}, seed=20240701)
     validated = validate_tables(study, tables)

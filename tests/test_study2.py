@@ -232,7 +232,7 @@ def test_analysis_truth_moves_the_simulators_centre_to_the_analysis_centre():
     """Change = a + b r + g r (B - c) + s (B - c): centred at c' instead, the intercept and the
     review slope absorb d = c' - c; a least-squares fit on noise-free data agrees. Sigma is the
     rounded scores' residual SD where the truth gives it."""
-    from homeworkflow.study2.tables import analysis_truth
+    from homeworkflow.study2.comparison import analysis_truth
 
     coefficients = {"Intercept": -0.5, REVIEW: -0.08, "baseline_centred": -0.3, INTERACTION: 0.006, "sigma": 2.0}
     truth = {"phq9": {"coefficients": coefficients, "centre": 10.0}}

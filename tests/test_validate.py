@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from fixtures_tables import frames, study1_frames, study2_frames, write_study
 
-from homeworkflow.contract import STUDIES
-from homeworkflow.io import read_table, write_table
-from homeworkflow.privacy import pseudonymise
-from homeworkflow.validate import DEFAULT_MISSING_CODES, InputError, contract_markdown, load_study
+from homeworkflow.data.contract import STUDIES
+from homeworkflow.util.io import read_table, write_table
+from homeworkflow.data.privacy import pseudonymise
+from homeworkflow.data.contract_docs import contract_markdown
+from homeworkflow.data.validate import DEFAULT_MISSING_CODES, InputError, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -457,10 +458,10 @@ print(json.dumps({{table: str(path) for table, path in paths.items()}}))
 SPEED_SCRIPT = """
 import json, sys, time
 from pathlib import Path
-from homeworkflow.validate import load_study
-from homeworkflow.privacy import pseudonymise
-from homeworkflow.clean import clean_study1, clean_study2
-from homeworkflow.features import study1_sessions, study2_sessions, study2_intervals
+from homeworkflow.data.validate import load_study
+from homeworkflow.data.privacy import pseudonymise
+from homeworkflow.data.clean import clean_study1, clean_study2
+from homeworkflow.data.features import study1_sessions, study2_sessions, study2_intervals
 
 
 def peak_rss_mb():
@@ -513,7 +514,7 @@ def test_one_million_sessions_within_memory(tmp_path, study):
 
 
 def test_write_markdown_text_and_json(tmp_path):
-    from homeworkflow.io import write_json
+    from homeworkflow.util.io import write_json
 
     path = write_table("| a |\n|---|\n| 1 |", tmp_path / "t.md")
     assert path.read_text() == "| a |\n|---|\n| 1 |\n"

@@ -25,10 +25,10 @@ def test_snakefmt_check_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def dry_run(tmp_path, config: dict):
+def dry_run(tmp_path, config: dict, *targets: str):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    return run(str(BIN / "snakemake"), "-n", "--cores", "1", "--configfile", str(path))
+    return run(str(BIN / "snakemake"), "-n", "--cores", "1", *targets, "--configfile", str(path))
 
 
 def default_config():
@@ -58,3 +58,25 @@ def test_bad_config_is_an_error_naming_the_key(tmp_path, edit, message):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "Error validating config file" in output and message in output, output
+
+
+def test_presentation_products_follow_the_config(tmp_path):
+    """rules/common.smk's presentation_products: every figure, table and notebook of a run, those
+    of Study 1's model only when the config has one (a bernoulli model of study1/sessions)."""
+    config = default_config()
+    result = dry_run(tmp_path, config, "presentation")
+    assert result.returncode == 0, result.stderr
+    run_dir = f"results/{config['run']}"
+    for product in (
+        "figures/study1/odds_ratios.png",
+        "figures/diagnostics/rank_phq9_change.pdf",
+        "tables/table2_homework_odds_ratios.tex",
+        "notebooks/02_study2_review.html",
+    ):
+        assert f"{run_dir}/{product}" in result.stdout, product
+    # (a --configfile merges into config/config.yaml's models, so homework is changed, not removed)
+    config["models"]["homework"]["family"] = "gaussian"
+    result = dry_run(tmp_path, config, "presentation")
+    assert result.returncode == 0, result.stderr
+    assert f"{run_dir}/figures/study2/bayes_vs_gee.png" in result.stdout
+    assert "figures/study1/" not in result.stdout and "table2_homework" not in result.stdout

@@ -2,7 +2,8 @@
 
 Predictors are drawn with the confounding the paper adjusted for (EBP gated by child age;
 caregiver attendance depending on age and EBP), then homework ~ Bernoulli(logit^-1(eta)) with
-therapist and client random intercepts. Every number below is documented in docs/simulators.md.
+therapist and client random intercepts. Every number is a key of `STUDY1_DEFAULTS` below
+(config/README.md, "Simulators", shows how to override them).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from ..contract import STUDY1_EBPS, STUDY1_RACE_ETHNICITY
-from . import (
+from ..data.contract import STUDY1_EBPS, STUDY1_RACE_ETHNICITY
+from .common import (
     allocate,
     calibrate_logistic_intercept,
     check_probability,

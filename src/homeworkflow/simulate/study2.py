@@ -3,7 +3,8 @@ PHQ-9 / GAD-7 change between assessments; sessions in clients in therapists in o
 
 True ARs and true review units are drawn first; a detector with set precision and recall turns them
 into the observed counts. Symptom change over an assessment interval depends on the TRUE review
-percentage. Every number below is documented in docs/simulators.md.
+percentage. Every number is a key of `STUDY2_DEFAULTS` below
+(config/README.md, "Simulators", shows how to override them).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from ..contract import GAD7_BANDS, PHQ9_BANDS
-from . import (
+from ..data.contract import GAD7_BANDS, PHQ9_BANDS
+from .common import (
     allocate,
     calibration_rows,
     check_probability,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from homeworkflow.validate import InputError, Problem
+from homeworkflow.data.validate import InputError, Problem
 
 REQUIRED_COLUMNS = ("session_id", "utterance_order", "speaker", "text")
 SPEAKERS = ("therapist", "client")

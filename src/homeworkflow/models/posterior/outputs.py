@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+from ...util.io import atomic_path
 
 if TYPE_CHECKING:
     from ..fit import FitResult
@@ -32,10 +33,7 @@ def write_model_outputs(result: FitResult, outdir: Path) -> None:
 
 
 def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
-    """Write to a hidden temporary name beside `path`, then rename, so no partial file ever has the final name."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """`write` a temporary file beside `path` that then replaces it (the package's one atomic
+    writer, `util.io.atomic_path`), so no partial file ever has the final name."""
+    with atomic_path(path) as tmp:
         write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from homeworkflow.clean import INTERVAL_STEPS, Flow
-from homeworkflow.contract import GAD7_BANDS, PHQ9_BANDS, STUDY1, STUDY2, Column, Table
-from homeworkflow.validate import positions_in
+from homeworkflow.data.clean import INTERVAL_STEPS, Flow
+from homeworkflow.data.contract import GAD7_BANDS, PHQ9_BANDS, STUDY1, STUDY2, Column, Table
+from homeworkflow.data.validate import positions_in
 
 STUDY1_OUTCOME = "homework"
 BANDS = {"phq9": PHQ9_BANDS, "gad7": GAD7_BANDS}

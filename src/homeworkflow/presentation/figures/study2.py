@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from .labels import OUTCOME_LABELS, term_label
+from homeworkflow.presentation.labels import OUTCOME_LABELS, term_label
 from .study1 import thinned_draws
 from .style import FULL_WIDTH, NEUTRAL, PALETTE, interval_plot, new_figure, reference_line, styled
 

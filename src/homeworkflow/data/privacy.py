@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from homeworkflow.contract import STUDIES
+from homeworkflow.data.contract import STUDIES
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ intervals: the two agree). `recovery_figure` draws every replicate's interval of
 
 The workflow's default data set is one such draw, so whether its interval holds the truth is a coin
 with about 90% on one side; these replicates measure the coin. Seeds are hashed like the Study 1
-design's (`homeworkflow.design.derive_seed`). Imports neither PyMC nor PyTensor at import time.
+design's (`homeworkflow.design.seeds`). Imports neither PyMC nor PyTensor at import time.
 Documented in docs/design.md.
 """
 
@@ -22,12 +22,15 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .design import derive_seed, interval_rows, mcse, set_parameter
+from homeworkflow.design.replicates import fit_replicate, mcse, set_parameter, simulate_intervals
+from homeworkflow.design.seeds import recovery_seeds
 
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("phq9", "gad7")
+
 EXPOSURES = ("review_percentage_true", "review_percentage")
+
 REPLICATE_COLUMNS = [
     "effect",
     "replicate",
@@ -51,46 +54,6 @@ REPLICATE_COLUMNS = [
 ]
 
 
-def value_label(value: float) -> str:
-    """Wildcard value of a simulator parameter value, e.g. 0.006 -> 'v0.006'."""
-    return f"v{float(value):g}"
-
-
-def value_levels(values) -> dict[str, float]:
-    """Parameter values by label, in config order."""
-    out = {}
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ValueError(f"design.study2.effects: values must be finite numbers, got {value!r}")
-        out.setdefault(value_label(value), float(value))
-    if not out:
-        raise ValueError("design.study2.effects: no values")
-    return out
-
-
-def recovery_seeds(master: int, outcome: str, effect_label: str, replicate: int) -> dict[str, int]:
-    """Seeds of one Study 2 replicate: the simulator's and the sampler's."""
-    parts = ("study2", outcome, effect_label, replicate)
-    return {
-        "simulation": derive_seed(master, *parts, "simulate"),
-        "sampler": derive_seed(master, *parts, "sample"),
-    }
-
-
-def simulate_intervals(params: Mapping, seed: int, outcome: str, centre: float) -> tuple[pd.DataFrame, dict]:
-    """Simulate Study 2 and derive `outcome`'s intervals table as the workflow does
-    (validate -> clean -> features). Returns (intervals, truth)."""
-    from .clean import clean_study2
-    from .features import study2_intervals
-    from .simulate import simulate_study2
-    from .validate import validate_tables
-
-    tables, truth = simulate_study2(dict(params), seed=seed)
-    tables, _ = clean_study2(validate_tables("study2", tables))
-    intervals, _ = study2_intervals(tables, outcome, centre)
-    return intervals, truth
-
-
 def recovery_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
     """Simulate and fit one replicate; one row per reported term (REPLICATE_COLUMNS).
 
@@ -100,9 +63,9 @@ def recovery_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
     (the baseline centre), exposure (review_percentage_true: the truth the simulator used;
     review_percentage: the detector's, which the measurement-error model is for).
     """
-    from .models import ModelSpec, fit_model
-    from .models.posterior.summaries import SAMPLE_DIMS, term_draws
-    from .study2.tables import analysis_truth
+    from homeworkflow.models import ModelSpec
+    from homeworkflow.models.posterior.summaries import SAMPLE_DIMS, term_draws
+    from homeworkflow.study2.comparison import analysis_truth
 
     outcome, label = settings["outcome"], settings["effect_label"]
     seeds = recovery_seeds(settings["seed"], outcome, label, settings["replicate"])
@@ -120,8 +83,10 @@ def recovery_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
             "save_log_likelihood": False,
         },
     )
-    result = fit_model(data, spec, threads=threads)
-    out = interval_rows(result.summary, analysis_truth(truth, outcome, settings["centre"]))
+    coordinates = {"effect": float(settings["effect"]), "replicate": int(settings["replicate"])}
+    out, result = fit_replicate(
+        data, spec, lambda terms: analysis_truth(truth, outcome, settings["centre"]), coordinates, seeds, threads
+    )
     out = out.rename(columns={"covers": "covers_95"})
     out["sd"] = out["term"].map(result.summary.set_index("term")["sd"])
     # The summary has 95% intervals; the 90% ones come from the same draws.
@@ -130,14 +95,7 @@ def recovery_replicate(settings: Mapping, threads: int = 1) -> pd.DataFrame:
     out["covers_90"] = [
         bool(lo <= t <= hi) if np.isfinite(t) else pd.NA for t, lo, hi in zip(out["truth"], out["q5"], out["q95"])
     ]
-    out.insert(0, "effect", float(settings["effect"]))
-    out.insert(1, "replicate", int(settings["replicate"]))
     out["n_intervals"] = len(data)
-    out["divergences"] = int(result.diagnostics["divergences"])
-    out["max_rhat"] = float(result.diagnostics["max_rhat"])
-    out["min_ess_bulk"] = float(result.diagnostics["min_ess_bulk"])
-    out["simulation_seed"] = seeds["simulation"]
-    out["sampler_seed"] = seeds["sampler"]
     log.info(
         "Study 2 %s, %s = %s, replicate %s: %d intervals, fit in %.1f s",
         outcome,
@@ -194,52 +152,3 @@ def recovery_table(replicates: pd.DataFrame) -> pd.DataFrame:
         "divergent_fits",
     ]
     return out.sort_values("effect", kind="stable")[columns].reset_index(drop=True)
-
-
-def recovery_markdown(table: pd.DataFrame, parameter: str, exposure: str) -> str:
-    """The recovery table as Markdown, rounded for reading."""
-    shown = table.copy()
-    for column in shown.columns:
-        if column not in ("term", "replicates", "divergent_fits") and shown[column].dtype.kind == "f":
-            shown[column] = shown[column].round(4)
-    head = (
-        f"Study 2 recovery: the outcome model refitted to replicate simulated data sets, for each value "
-        f"of the simulator's `{parameter}` (`effect`), on `{exposure}`. Coverage: share of 90% / 95% "
-        "intervals holding the truth (calibrated: 0.90 / 0.95); power: share of 95% intervals "
-        "excluding 0; sd_ratio: mean posterior SD over the SD of the estimates across replicates "
-        "(calibrated: about 1). MCSE: Monte Carlo standard error.\n\n"
-    )
-    return head + shown.to_markdown(index=False)
-
-
-def recovery_figure(replicates: pd.DataFrame, term: str, parameter: str):
-    """One panel per parameter value: each replicate's 90% interval of `term` (sorted by its
-    mean), those missing the truth in a second colour, the truth as a solid vertical line and 0
-    as a dashed one."""
-    from .figures.style import FULL_WIDTH, PALETTE, figure_style, interval_plot, new_figure, reference_line
-
-    rows = replicates[replicates["term"] == term]
-    if rows.empty:
-        raise ValueError(f"no replicate rows for term {term!r}; terms present: {sorted(replicates['term'].unique())}")
-    effects = sorted(rows["effect"].unique())
-    with figure_style():
-        fig, axes = new_figure(FULL_WIDTH, 3.2, ncols=len(effects), squeeze=False, sharey=True)
-        for ax, effect in zip(axes[0], effects):
-            part = rows[rows["effect"] == effect].sort_values("mean")
-            position = np.arange(len(part))
-            hit = part["covers_90"].astype(bool).to_numpy()
-            for mask, color, label in ((hit, PALETTE[0], "holds the truth"), (~hit, PALETTE[3], "misses it")):
-                if mask.any():
-                    interval_plot(
-                        ax, part["mean"][mask], part["q5"][mask], part["q95"][mask], position[mask],
-                        color=color, marker=".", label=label,
-                    )  # fmt: skip
-            truth = float(part["truth"].iloc[0])
-            ax.axvline(truth, color=PALETTE[2], linewidth=1.2, zorder=3)
-            reference_line(ax, 0.0)
-            ax.set_title(f"{parameter} = {effect:g}\n{hit.mean():.0%} of {len(part)} intervals hold the truth")
-            ax.set_xlabel(f"{term} (90% interval)")
-            ax.set_yticks([])
-        axes[0, 0].set_ylabel("Replicates, sorted by estimate")
-        axes[0, -1].legend(loc="lower right")
-    return fig

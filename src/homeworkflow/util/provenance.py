@@ -8,7 +8,7 @@ import importlib.metadata
 import subprocess
 from pathlib import Path
 
-from homeworkflow.config import config_hash
+from homeworkflow.util.config import config_hash
 
 PACKAGES = (
     "snakemake",

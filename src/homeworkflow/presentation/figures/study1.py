@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
 
-from .labels import term_rows, variable_label
+from homeworkflow.presentation.labels import term_rows, variable_label
 from .style import COLUMN_WIDTH, FULL_WIDTH, NEUTRAL, PALETTE, interval_plot, new_figure, reference_line, styled
 
 MAX_DRAWS = 1000

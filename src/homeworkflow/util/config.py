@@ -1,4 +1,4 @@
-"""Resolving the workflow's config: derived-table names and per-model settings."""
+"""Resolving the workflow's config: per-model settings and the config's hash."""
 
 from __future__ import annotations
 
@@ -6,13 +6,8 @@ import copy
 import hashlib
 import json
 
-# Derived tables a model's `data` may name, and where each run writes them.
-DERIVED_TABLES = {
-    "study1/sessions": "results/{run}/study1/analysis/sessions.parquet",
-    "study2/sessions": "results/{run}/study2/analysis/sessions.parquet",
-    "study2/intervals_phq9": "results/{run}/study2/analysis/intervals_phq9.parquet",
-    "study2/intervals_gad7": "results/{run}/study2/analysis/intervals_gad7.parquet",
-}
+# Derived tables a model's `data` may name (their paths: rules/common.smk).
+DERIVED_TABLE_NAMES = ("study1/sessions", "study2/sessions", "study2/intervals_phq9", "study2/intervals_gad7")
 
 
 def model_settings(config: dict, name: str) -> dict:
@@ -21,7 +16,7 @@ def model_settings(config: dict, name: str) -> dict:
     settings = {**config["sampling"], "seed": config["seed"], **own}
     settings["gate"] = {**config["gate"], **own.get("gate", {})}
     study = own["data"].split("/")[0]
-    if own["data"] in DERIVED_TABLES and study in config:
+    if own["data"] in DERIVED_TABLE_NAMES and study in config:
         study_levels = config[study].get("reference_levels", {})
         settings["reference_levels"] = {**study_levels, **own.get("reference_levels", {})}
     return settings

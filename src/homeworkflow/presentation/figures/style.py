@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from homeworkflow.io import _atomic  # noqa: E402
+from homeworkflow.util.io import atomic_path  # noqa: E402
 
 # seaborn's "colorblind" palette (Okabe-Ito-like): distinguishable with the common colour-vision
 # deficiencies. Spelled out so that drawing a figure does not import seaborn.
@@ -95,7 +95,7 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
     with figure_style():
         for fmt in ("png", "pdf"):
             path = stem.with_name(f"{stem.name}.{fmt}")
-            with _atomic(path) as tmp:
+            with atomic_path(path) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=DPI, metadata=METADATA[fmt], bbox_inches="tight")
             paths.append(path)
     plt.close(fig)

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from homeworkflow.contract import STUDY1, STUDY2, Table
-from homeworkflow.features import join_parents, study2_sessions
+from homeworkflow.data.contract import STUDY1, STUDY2, Table
+from homeworkflow.data.features import join_parents, study2_sessions
 
 TABLE1_COLUMNS = ["level", "variable", "statistic", "value"]
 TABLE1_NOTE = """

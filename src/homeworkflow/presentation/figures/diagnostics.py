@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..models.posterior.convergence import diagnose
+from homeworkflow.models.posterior.convergence import diagnose
 from .style import FULL_WIDTH, new_figure, styled
 
 MAX_PANELS = 12

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from homeworkflow.validate import member_of
+from homeworkflow.data.validate import member_of
 
 FLOW_COLUMNS = ["step", "table", "n_in", "n_out", "n_excluded", "reason"]
 

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from homeworkflow.figures.labels import OUTCOME_LABELS, VARIABLE_LABELS, term_label, term_rows, variable_label
-from homeworkflow.io import _atomic, write_table
+from homeworkflow.presentation.labels import OUTCOME_LABELS, VARIABLE_LABELS, term_label, term_rows, variable_label
+from homeworkflow.util.io import atomic_path, write_table
 
 FORMATS = ("csv", "md", "tex", "html")
 
 
 @dataclass(frozen=True)
-class Table:
+class PublicationTable:
     """A table in two forms: `data` (numbers, one column per quantity, for the CSV) and `display`
     (formatted text, for Markdown, LaTeX and HTML). `indent[i]` indents display row i (a level
     under its header); `header[i]` marks a section or variable header row (shown bold)."""
@@ -89,17 +89,17 @@ def fmt_probability(p: float) -> str:
 # ------------------------------------------------------------------------------- rendering
 
 
-def render_markdown(table: Table) -> str:
+def render_markdown(table: PublicationTable) -> str:
     shown = _styled_cells(table, bold=lambda s: f"**{s}**" if s else s, indent="&nbsp;&nbsp;&nbsp;&nbsp;")
     text = f"**{table.title}**\n\n" + shown.to_markdown(index=False)
     return text + (f"\n\n{table.note}" if table.note else "") + "\n"
 
 
-def render_latex(table: Table) -> str:
+def render_latex(table: PublicationTable) -> str:
     escaped = table.display.map(latex_escape)
     escaped.columns = [latex_escape(str(c)) for c in escaped.columns]
     shown = _styled_cells(
-        Table(table.name, table.title, table.data, escaped, table.note, table.indent, table.header),
+        PublicationTable(table.name, table.title, table.data, escaped, table.note, table.indent, table.header),
         bold=lambda s: f"\\textbf{{{s}}}" if s else s,
         indent="\\quad ",
     )
@@ -117,7 +117,7 @@ def render_latex(table: Table) -> str:
     return latex
 
 
-def render_html(table: Table) -> str:
+def render_html(table: PublicationTable) -> str:
     """A complete, self-contained HTML page holding the table (readable on its own and in the
     Snakemake report)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.display.columns)
@@ -182,7 +182,7 @@ def _n_label_columns(display: pd.DataFrame) -> int:
     return max(count, 1)
 
 
-def _styled_cells(table: Table, bold, indent: str) -> pd.DataFrame:
+def _styled_cells(table: PublicationTable, bold, indent: str) -> pd.DataFrame:
     shown = table.display.copy().astype(str)
     first = shown.columns[0]
     for i in range(len(shown)):
@@ -193,7 +193,7 @@ def _styled_cells(table: Table, bold, indent: str) -> pd.DataFrame:
     return shown
 
 
-def write_table_formats(table: Table, stem: str | Path) -> list[Path]:
+def write_table_formats(table: PublicationTable, stem: str | Path) -> list[Path]:
     """Write `<stem>.csv`, `.md`, `.tex` and `.html` (each atomically); return their paths."""
     stem = Path(stem)
     if stem.suffix.lower() in tuple(f".{f}" for f in FORMATS):
@@ -202,7 +202,7 @@ def write_table_formats(table: Table, stem: str | Path) -> list[Path]:
     write_table(table.data, paths["csv"])
     write_table(render_markdown(table), paths["md"])
     for fmt, render in (("tex", render_latex), ("html", render_html)):
-        with _atomic(paths[fmt]) as tmp:
+        with atomic_path(paths[fmt]) as tmp:
             tmp.write_text(render(table), encoding="utf-8")
     return list(paths.values())
 
@@ -216,7 +216,7 @@ def odds_ratio_table(
     variance_partition: pd.DataFrame | None = None,
     reference_levels: Mapping[str, object] | None = None,
     name: str = "table2_homework_odds_ratios",
-) -> Table:
+) -> PublicationTable:
     """Table 2: odds ratios of homework (posterior mean, 95% CrI, P(OR > 1)) in the formula's
     order with readable labels, then the between-therapist and between-client SDs and ICCs."""
     ors = odds_ratios.set_index("term")
@@ -271,7 +271,7 @@ def odds_ratio_table(
             header.append(False)
     data = _rounded(pd.DataFrame(data_rows), ["estimate", "ci_low", "ci_high", "prob_or_gt_1"], 4)
     display = pd.DataFrame(shown, columns=["Predictor", "OR (95% CrI)", "P(OR > 1)"])
-    return Table(
+    return PublicationTable(
         name,
         "Table 2. Odds of homework in a session: Bayesian multilevel logistic regression",
         data,
@@ -298,7 +298,7 @@ def _rounded(df: pd.DataFrame, columns: Sequence[str], digits: int) -> pd.DataFr
 # --------------------------------------------------------------- Table 3: outcome models
 
 
-def outcome_models_table(comparisons: Mapping[str, pd.DataFrame], name: str = "table3_outcome_models") -> Table:
+def outcome_models_table(comparisons: Mapping[str, pd.DataFrame], name: str = "table3_outcome_models") -> PublicationTable:
     """Table 3: each outcome model's terms, Bayesian multilevel estimate (95% CrI) beside the
     GEE estimate (95% CI, p), from study2/<outcome>/bayes_vs_gee.csv."""
     data_rows, shown, indent, header = [], [], [], []
@@ -337,7 +337,7 @@ def outcome_models_table(comparisons: Mapping[str, pd.DataFrame], name: str = "t
     data = pd.DataFrame(data_rows)
     data = _rounded(data, [c for c in data.columns if c.startswith(("bayes_", "gee_")) and c != "gee_p_value"], 6)
     display = pd.DataFrame(shown, columns=["Term", "Bayesian multilevel (95% CrI)", "GEE (95% CI)", "GEE p"])
-    return Table(
+    return PublicationTable(
         name,
         "Table 3. Symptom change and review of action recommendations: Bayesian multilevel model and GEE",
         data,
@@ -370,7 +370,7 @@ REPLICATION_LABELS = {
 }
 
 
-def replication_table(replication: pd.DataFrame, name: str = "table_study2_replication") -> Table:
+def replication_table(replication: pd.DataFrame, name: str = "table_study2_replication") -> PublicationTable:
     """The published Study 2 descriptives beside ours (overall only; per-organisation rows stay in
     study2/replication.csv)."""
     overall = replication[replication["scope"] == "overall"].set_index("statistic")
@@ -390,7 +390,7 @@ def replication_table(replication: pd.DataFrame, name: str = "table_study2_repli
         text = f"{value:.1%}" if digits == "pct" else f"{value:,.{digits}f}"
         data_rows.append({"statistic": statistic, "label": label, "value": round(value, 4), "published": published})
         shown.append([label, text, published])
-    return Table(
+    return PublicationTable(
         name,
         "Study 2: descriptives of action recommendations (AR) and review, ours beside the published values",
         pd.DataFrame(data_rows),
@@ -402,7 +402,7 @@ def replication_table(replication: pd.DataFrame, name: str = "table_study2_repli
 # -------------------------------------------------------------------------- diagnostics
 
 
-def diagnostics_table(diagnostics: Mapping[str, Mapping], name: str = "table_diagnostics") -> Table:
+def diagnostics_table(diagnostics: Mapping[str, Mapping], name: str = "table_diagnostics") -> PublicationTable:
     """Convergence of every model: sampler settings, max R-hat, min bulk and tail ESS,
     divergences, and whether the configured gate passed (with the reasons if not)."""
     data_rows, shown = [], []
@@ -446,13 +446,13 @@ def diagnostics_table(diagnostics: Mapping[str, Mapping], name: str = "table_dia
     if len(gates) == 1:
         max_rhat, min_ess = gates.pop()
         note += f" Gate: R-hat <= {max_rhat}, ESS >= {min_ess}, no divergent transitions."
-    return Table(name, "Convergence diagnostics of every model", pd.DataFrame(data_rows), display, note=note)
+    return PublicationTable(name, "Convergence diagnostics of every model", pd.DataFrame(data_rows), display, note=note)
 
 
 # ------------------------------------------------------------------------------- Table 1
 
 
-def table1(table: pd.DataFrame, study: str, name: str | None = None) -> Table:
+def table1(table: pd.DataFrame, study: str, name: str | None = None) -> PublicationTable:
     """Table 1 of a study from study<N>/table1.csv (level, variable, statistic, value), one
     section per level (sessions, clients, therapists, ...); small counts stay suppressed."""
     shown, indent, header = [], [], []
@@ -467,7 +467,7 @@ def table1(table: pd.DataFrame, study: str, name: str | None = None) -> Table:
             indent.append(True)
             header.append(False)
     number = study.removeprefix("study")
-    return Table(
+    return PublicationTable(
         name or f"table1_{study}",
         f"Table 1. Study {number}: sample characteristics",
         table.copy(),

@@ -43,7 +43,7 @@ class Review:
         if models is None:
             import yaml
 
-            from homeworkflow.config import model_settings
+            from homeworkflow.util.config import model_settings
 
             config = yaml.safe_load((root / "config" / "config.yaml").read_text())
             models = {name: model_settings(config, name) for name in names if name in config["models"]}

@@ -155,7 +155,7 @@ def write_table(df: pd.DataFrame | str, path: str | os.PathLike) -> Path:
         raise ValueError(f"{path}: cannot write files ending in '{path.suffix}'; use .csv, .parquet or .md")
     if isinstance(df, str) and suffix != ".md":
         raise TypeError(f"{path}: text can only be written to a .md file")
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         if suffix == ".csv":
             df.to_csv(tmp, index=False)
         elif suffix == ".parquet":
@@ -169,7 +169,7 @@ def write_table(df: pd.DataFrame | str, path: str | os.PathLike) -> Path:
 def write_json(obj: object, path: str | os.PathLike) -> Path:
     """Write `obj` as indented JSON atomically; numpy scalars and arrays become plain numbers."""
     path = Path(path)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
     return path
 
@@ -185,7 +185,7 @@ def _json_default(value: object) -> object:
 
 
 @contextlib.contextmanager
-def _atomic(path: Path):
+def atomic_path(path: Path):
     """A temporary path beside `path` that replaces it only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
