@@ -158,7 +158,8 @@ def _prior_vector(name: str, priors: list[Prior], dim: str):
 def to_data_scale(
     internal: xr.Dataset, design: Design, family: str | Family, keep_group_effects: bool
 ) -> xr.Dataset:
-    """Posterior on the data's own scale: Intercept, b[term], sd[sd_term], the family's parameters
+    """Posterior on the data's own scale: Intercept, b[term], sd[sd_term], cor[cor_term] (the
+    correlations of each correlated bar; scale-free, so as sampled), the family's parameters
     (sigma, nu, shape, phi), r_<factor>[...].
 
     With X_j standardised as (x_j - m_j) / s_j and a gaussian outcome as y = c + s_y * eta:
@@ -188,9 +189,9 @@ def to_data_scale(
         for b, block in enumerate(design.correlation_blocks)
     ]
     if rows:
-        out["cor"] = xr.concat(
-            [value for block_rows in rows for value in correlations(block_rows)], dim="cor_term"
-        ).assign_coords(cor_term=[label for block in design.correlation_blocks for label in block.labels])
+        labels = [label for block in design.correlation_blocks for label in block.labels]
+        values = [value for block_rows in rows for value in correlations(block_rows)]
+        out["cor"] = xr.concat(values, dim="cor_term").transpose(..., "cor_term").assign_coords(cor_term=labels)
     if keep_group_effects:
         sd = [out["sd"].isel(sd_term=k, drop=True) for k in range(len(design.group_effects))]
         z = [internal[f"z_{k}"] for k in range(len(design.group_effects))]
