@@ -35,10 +35,17 @@ def data():
     return simulated()
 
 
+GAUSSIAN = {"formula": "y ~ x + arm + (1 | g)", "family": "gaussian", **SAMPLING}
+
+
 @pytest.fixture(scope="module")
-def gaussian(data):
-    spec = ModelSpec.from_config("m", {"formula": "y ~ x + arm + (1 | g)", "family": "gaussian", **SAMPLING})
-    return spec, fit_model(data, spec).idata.posterior
+def gaussian_fit(data):
+    return fit_model(data, ModelSpec.from_config("m", GAUSSIAN))
+
+
+@pytest.fixture(scope="module")
+def gaussian(gaussian_fit):
+    return gaussian_fit.spec, gaussian_fit.idata.posterior
 
 
 def predict(posterior, data, spec, cfg, rows=None):
@@ -142,10 +149,9 @@ def test_conditional_effects_figure_has_a_panel_per_varied_predictor(gaussian, d
     assert len(fig.axes[0].get_lines()) == 2  # one line per arm
 
 
-def test_prior_predictive_check_is_wider_than_the_posterior_one(data):
-    spec = ModelSpec.from_config("p", {"formula": "y ~ x + arm + (1 | g)", "family": "gaussian", **SAMPLING})
-    prior = prior_predictive_check(data, spec, draws=200)
-    posterior = fit_model(data, spec).ppc
+def test_prior_predictive_check_is_wider_than_the_posterior_one(data, gaussian_fit):
+    prior = prior_predictive_check(data, gaussian_fit.spec, draws=200)
+    posterior = gaussian_fit.ppc
     assert list(prior.columns) == list(posterior.columns)
     assert prior[["variable", "level"]].equals(posterior[["variable", "level"]])
     prior_width = prior["replicated_q97.5"] - prior["replicated_q2.5"]
@@ -176,3 +182,26 @@ def test_count_and_ordinal_predictions_on_the_data_scale(data):
         cdf = np.column_stack([np.zeros(len(b)), expit(thresholds - (x * b)[:, None]), np.ones(len(b))])
         np.testing.assert_allclose(draws[i], np.diff(cdf, axis=1) @ np.arange(1, 5), rtol=1e-10)
     assert draws[1].mean() > draws[0].mean()  # a positive slope moves to higher categories
+
+
+def test_a_new_level_of_a_correlated_bar_has_the_implied_spread():
+    """(x | g): a new group's expected outcome at x has variance sd0^2 + x^2 sd1^2 + 2 x cor sd0 sd1
+    (averaged over draws) on top of the population line's own uncertainty."""
+    rng = np.random.default_rng(11)
+    n_groups, per_group = 30, 8
+    sd0, sd1, cor = 1.0, 0.5, 0.5
+    cov = [[sd0**2, cor * sd0 * sd1], [cor * sd0 * sd1, sd1**2]]
+    effects = rng.multivariate_normal([0, 0], cov, size=n_groups)
+    group = np.repeat(np.arange(n_groups), per_group)
+    x = np.tile(np.arange(per_group, dtype=float), n_groups)
+    y = 1 + effects[group, 0] + (0.3 + effects[group, 1]) * x + rng.normal(0, 0.5, group.size)
+    data = pd.DataFrame({"y": y, "x": x, "g": group.astype(str)})
+    spec = ModelSpec.from_config("c", {"formula": "y ~ x + (x | g)", "family": "gaussian", **SAMPLING})
+    posterior = fit_model(data, spec).idata.posterior
+    _, population = predict(posterior, data, spec, {"values": {"x": [5.0]}})
+    _, new = predict(posterior, data, spec, {"values": {"x": [5.0]}, "groups": "new"})
+    sd = posterior["sd"].stack(sample=("chain", "draw"))
+    s0, s1 = sd.sel(sd_term="sd(g)").to_numpy(), sd.sel(sd_term="sd(g)[x]").to_numpy()
+    r = flat(posterior, "cor")
+    implied = population[0].var() + np.mean(s0**2 + 25 * s1**2 + 10 * r * s0 * s1)
+    assert new[0].std() == pytest.approx(np.sqrt(implied), rel=0.1)

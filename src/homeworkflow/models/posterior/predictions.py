@@ -195,21 +195,21 @@ def fitted_group_effects(draws: xr.Dataset, design: Design, rows: slice) -> np.n
 
 
 def new_level_effects(draws: xr.Dataset, design: Design, rows: slice, rng: np.random.Generator) -> np.ndarray:
-    """Effects of one new level per grouping factor, drawn from N(0, Sigma) at every draw, with
-    Sigma from the group SDs and, where the terms of a bar are correlated, their correlations."""
+    """Effects of one new level per grouping factor, drawn at every draw from a normal with the
+    group SDs and, for the terms of a correlated bar `(1 + x | g)`, their correlations."""
     n_samples = draws.sizes["sample"]
+    blocks = [block.members for block in design.correlation_blocks]
+    in_block = {m for members in blocks for m in members}
+    blocks += [[k] for k in range(len(design.group_effects)) if k not in in_block]
     total = 0.0
-    by_factor: dict[str, list] = {}
-    for effect in design.group_effects:
-        by_factor.setdefault(effect.factor, []).append(effect)
-    for factor, effects in by_factor.items():
-        sd = np.stack([draws["sd"].sel(sd_term=e.label).to_numpy() for e in effects])  # (terms, samples)
-        z = rng.standard_normal((len(effects), n_samples))
-        correlation = _correlation_draws(draws, factor, effects)
-        if correlation is not None:
-            z = np.einsum("sij,js->is", np.linalg.cholesky(correlation), z)
-        for k, effect in enumerate(effects):
-            total = total + (sd[k] * z[k])[np.newaxis, :] * _slope_values(effect, rows)
+    for members, block in itertools.zip_longest(blocks, design.correlation_blocks):
+        z = rng.standard_normal((len(members), n_samples))
+        if block is not None:
+            z = np.einsum("sij,js->is", np.linalg.cholesky(_correlation_matrices(draws, block)), z)
+        for k, member in enumerate(members):
+            effect = design.group_effects[member]
+            sd = draws["sd"].sel(sd_term=effect.label).to_numpy()
+            total = total + (sd * z[k])[np.newaxis, :] * _slope_values(effect, rows)
     return total
 
 
@@ -220,33 +220,14 @@ def _slope_values(effect, rows: slice) -> np.ndarray:
     return (effect.values[rows] * effect.scale)[:, np.newaxis]
 
 
-def _correlation_draws(draws: xr.Dataset, factor: str, effects: list) -> np.ndarray | None:
-    """(samples, terms, terms) correlation matrices of a factor's terms, or None if independent."""
-    labels = [e.label for e in effects]
-    matrix = np.broadcast_to(np.eye(len(effects)), (draws.sizes["sample"], len(effects), len(effects))).copy()
-    found = False
-    for i, j in itertools.combinations(range(len(effects)), 2):
-        value = correlation_of(draws, factor, effects[i], effects[j])
-        if value is not None:
-            matrix[:, i, j] = matrix[:, j, i] = value
-            found = True
-    return matrix if found and len(labels) > 1 else None
-
-
-def correlation_of(draws: xr.Dataset, factor: str, first, second) -> np.ndarray | None:
-    """Draws of the correlation of two terms of one factor, if the model has it."""
-    if "cor" not in draws:
-        return None
-    names = [f"cor({factor})[{_term(first)},{_term(second)}]", f"cor({factor})[{_term(second)},{_term(first)}]"]
-    cor_dim = [d for d in draws["cor"].dims if d != "sample"][0]
-    for name in names:
-        if name in draws["cor"][cor_dim].values:
-            return draws["cor"].sel({cor_dim: name}).to_numpy()
-    return None
-
-
-def _term(effect) -> str:
-    return "Intercept" if effect.column is None else effect.column
+def _correlation_matrices(draws: xr.Dataset, block) -> np.ndarray:
+    """(samples, terms, terms) correlation matrices of a correlated bar, from its `cor` draws."""
+    n = len(block.members)
+    matrices = np.broadcast_to(np.eye(n), (draws.sizes["sample"], n, n)).copy()
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]  # the order of block.labels
+    for (i, j), label in zip(pairs, block.labels):
+        matrices[:, i, j] = matrices[:, j, i] = draws["cor"].sel(cor_term=label).to_numpy()
+    return matrices
 
 
 def summarise(grid: Grid, rows: pd.DataFrame, draws: np.ndarray) -> pd.DataFrame:
