@@ -53,3 +53,129 @@ rule odds_ratios:
         runtime=5,
     script:
         "../scripts/odds_ratios.py"
+
+
+rule effects:
+    input:
+        posterior="results/{run}/models/{model}/posterior.nc",
+    output:
+        report(
+            "results/{run}/models/{model}/effects.csv",
+            caption="../report/effects.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+    log:
+        "results/{run}/logs/effects_{model}.log",
+    localrule: True
+    conda:
+        "../envs/models.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        family=lambda wildcards: model_config(wildcards)["family"],
+    script:
+        "../scripts/effects.py"
+
+
+rule compare_models:
+    input:
+        posteriors=comparison_posteriors,
+    output:
+        table=report(
+            "results/{run}/comparisons/{comparison}/comparison.csv",
+            caption="../report/model_comparison.rst",
+            category="Models",
+            subcategory="Comparisons",
+            labels={"comparison": "{comparison}", "what": "table"},
+        ),
+        figure=report(
+            "results/{run}/comparisons/{comparison}/comparison.png",
+            caption="../report/model_comparison.rst",
+            category="Models",
+            subcategory="Comparisons",
+            labels={"comparison": "{comparison}", "what": "figure"},
+        ),
+        pdf="results/{run}/comparisons/{comparison}/comparison.pdf",
+    log:
+        "results/{run}/logs/compare_models_{comparison}.log",
+    conda:
+        "../envs/models.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        models=comparison_models,
+    script:
+        "../scripts/compare_models.py"
+
+
+rule predictions:
+    input:
+        posterior="results/{run}/models/{model}/posterior.nc",
+        data=model_data,
+        rows=prediction_files,
+    output:
+        table=report(
+            "results/{run}/models/{model}/predictions.csv",
+            caption="../report/predictions.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+        figures=report(
+            directory("results/{run}/models/{model}/predictions"),
+            patterns=["{grid}.png"],
+            caption="../report/predictions.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+    log:
+        "results/{run}/logs/predictions_{model}.log",
+    conda:
+        "../envs/models.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        settings=model_config,
+        grids=prediction_grids,
+        missing_codes=config["missing_codes"],
+    script:
+        "../scripts/predictions.py"
+
+
+rule prior_predictive:
+    input:
+        data=model_data,
+    output:
+        table=report(
+            "results/{run}/models/{model}/prior_predictive.csv",
+            caption="../report/prior_predictive.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+        figure=report(
+            "results/{run}/models/{model}/prior_predictive.png",
+            caption="../report/prior_predictive.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+        pdf="results/{run}/models/{model}/prior_predictive.pdf",
+    log:
+        "results/{run}/logs/prior_predictive_{model}.log",
+    conda:
+        "../envs/models.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        settings=model_config,
+        compile_cache=prior_compile_cache_dir,
+        missing_codes=config["missing_codes"],
+    script:
+        "../scripts/prior_predictive.py"

@@ -142,6 +142,48 @@ def test_ppc_and_simulate_shapes():
     np.testing.assert_allclose(draws.mean(axis=0), binomial.mean(eta, {}, trials), rtol=0.03)
 
 
+def test_effect_tables_and_variance_partition():
+    """Odds ratios for logit families, rate ratios for log families, a note for the others; icc only
+    where a residual variance is defined, median ratios per link."""
+    import xarray as xr
+
+    from homeworkflow.models.posterior.summaries import effect_table, odds_ratio_table, variance_partition_table
+
+    rng = np.random.default_rng(0)
+    dims = ("chain", "draw")
+    posterior = xr.Dataset(
+        {
+            "b": (dims + ("term",), rng.normal([0.5, -0.2], 0.1, (2, 50, 2))),
+            "sd": (dims + ("sd_term",), np.abs(rng.normal(0.6, 0.05, (2, 50, 1)))),
+            "sigma": (dims, np.abs(rng.normal(2.0, 0.1, (2, 50)))),
+        },
+        coords={"term": ["x", "arm[b]"], "sd_term": ["sd(g)"]},
+    )
+    assert effect_table(posterior, "bernoulli").equals(odds_ratio_table(posterior))
+    assert list(effect_table(posterior, "cumulative").columns) == ["term", "or_mean", "or_q2.5", "or_q97.5", "prob_or_gt_1"]
+    rates = effect_table(posterior, "poisson")
+    assert list(rates.columns) == ["term", "rr_mean", "rr_q2.5", "rr_q97.5", "prob_rr_gt_1"]
+    assert rates.loc[0, "rr_mean"] == pytest.approx(float(np.exp(posterior["b"].sel(term="x")).mean()))
+    assert rates.loc[0, "prob_rr_gt_1"] == 1.0
+    note = effect_table(posterior, "student")
+    assert list(note.columns) == ["term", "note"] and "no ratio scale" in note.loc[0, "note"]
+
+    design = build_design(simulate("poisson", 0), FORMULAS["poisson"], "poisson", {})
+    measures = {
+        family: list(variance_partition_table(posterior, design, family)["measure"])
+        for family in ("binomial", "cumulative", "poisson", "negbinomial", "student", "beta", "gaussian")
+    }
+    assert measures == {
+        "binomial": ["icc", "median_odds_ratio"],
+        "cumulative": ["icc", "median_odds_ratio"],
+        "poisson": ["median_rate_ratio"],
+        "negbinomial": ["median_rate_ratio"],
+        "student": [],
+        "beta": [],
+        "gaussian": ["icc"],
+    }
+
+
 # ------------------------------------------------------------------------------ bad input
 
 
