@@ -44,7 +44,13 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
     data (a workflow job; not worth it for data fitted once, such as simulation replicates)."""
     start = time.perf_counter()
     design = build_design(data, spec.formula, spec.family, spec.reference_levels)
-    priors = resolve_priors(spec.family, spec.priors, design.terms, [e.label for e in design.group_effects])
+    priors = resolve_priors(
+        spec.family,
+        spec.priors,
+        design.terms,
+        [e.label for e in design.group_effects],
+        [block.factor for block in design.correlation_blocks],
+    )
     build = functools.partial(build_model, design, spec.family, priors)
     sampled, timings = run_sampler(build(), spec, threads, build if disk_cache else None)
 
