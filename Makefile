@@ -40,6 +40,14 @@ test-slurm: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 
+# Out-of-fold AnnoMI comparison of the transcript detectors (encoder, TF-IDF, rules) beside the
+# annotators' ceiling: 3 fold seeds x 5 folds, in parallel processes of one thread; resumable.
+.PHONY: bench-transcripts
+bench-transcripts: $(STAMP)
+	$(PY) bench/bench_transcripts.py --encode-only
+	for seed in 0 1 2; do $(PY) bench/bench_transcripts.py --seeds $$seed --no-summary & done; wait
+	$(PY) bench/bench_transcripts.py --summarise-only
+
 lint: $(STAMP)
 	$(VENV)/bin/snakefmt --check .
 	$(SNAKEMAKE) --lint

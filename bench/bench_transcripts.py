@@ -4,12 +4,14 @@
 and the fine-tuned encoder; the annotators' ceiling computed the same way; the review detector on
 our labelled review set; per-session AR errors. Writes under bench/results/:
 
-- transcripts_oof.csv: out-of-fold predictions (transcript_id, utterance_id, fold, seed, detector,
-  score, predicted, label, target); the run resumes from it per (seed, fold, detector);
-- transcripts_fit_times.csv: seconds per fit;
+- transcripts_oof_<target>_seed<n>.csv: out-of-fold predictions (transcript_id, utterance_id,
+  fold, seed, detector, score, predicted, label); the run resumes from them per (seed, fold,
+  detector), and seeds can run in parallel processes;
+- transcripts_fit_times_<target>_seed<n>.csv: seconds per fit;
 - transcripts_cv.json / transcripts_cv.md: the tables; transcripts_pr.png: precision-recall curves.
 
-    .venv/bin/python bench/bench_transcripts.py [--seeds 0 1 2] [--stop-at 2026-12-07T05:00]
+    .venv/bin/python bench/bench_transcripts.py --encode-only      # once: the frozen-layer cache
+    .venv/bin/python bench/bench_transcripts.py [--seeds 0 1 2] [--targets review] [--stop-at 2026-12-07T05:00]
     .venv/bin/python bench/bench_transcripts.py --summarise-only
 """
 
@@ -48,29 +50,39 @@ def detectors(target: str) -> dict:
     }
 
 
-def run(seeds, stop_at: float | None) -> None:
+def encode_all() -> None:
+    """Encode every AnnoMI therapist utterance once (frozen layers) and save the cache."""
     from homeworkflow.transcripts import encoder
 
     CACHE.parent.mkdir(parents=True, exist_ok=True)
+    utterances = annomi_utterances(load_annomi(), load_review_labels())
+    started = time.perf_counter()
+    counts = encoder.EncoderDetector("action_recommendation").encode(utterances)
+    encoder.save_cache(CACHE)
+    logging.info("encoded in %.0f s: %s", time.perf_counter() - started, counts)
+
+
+def run(seeds, stop_at: float | None, targets) -> None:
+    from homeworkflow.transcripts import encoder
+
     if CACHE.exists():
         logging.info("frozen-layer cache: %d entries", encoder.load_cache(CACHE))
     utterances = annomi_utterances(load_annomi(), load_review_labels())
-    times: list = []
-    for target in ("action_recommendation", "review"):
-        path = RESULTS / f"transcripts_oof_{target}.csv"
-        crossval.out_of_fold(
-            utterances, target, detectors(target), seeds=seeds, path=path, fit_times=times, stop_at=stop_at
-        )
-        encoder.save_cache(CACHE)
-        _append_times(times, target)
-        times.clear()
+    for target in targets:
+        for seed in seeds:  # one file per target and seed, so seeds can run in parallel processes
+            times: list = []
+            path = RESULTS / f"transcripts_oof_{target}_seed{seed}.csv"
+            crossval.out_of_fold(
+                utterances, target, detectors(target), seeds=(seed,), path=path, fit_times=times, stop_at=stop_at
+            )
+            _append_times(times, target, seed)
 
 
-def _append_times(times: list, target: str) -> None:
+def _append_times(times: list, target: str, seed: int) -> None:
     if not times:
         return
-    path = RESULTS / "transcripts_fit_times.csv"
-    new = pd.DataFrame(times).assign(target=target, threads=2, finished=datetime.now(timezone.utc).isoformat())
+    path = RESULTS / f"transcripts_fit_times_{target}_seed{seed}.csv"
+    new = pd.DataFrame(times).assign(target=target, threads=1, finished=datetime.now(timezone.utc).isoformat())
     table = pd.concat([pd.read_csv(path), new]) if path.exists() else new
     table.to_csv(path, index=False)
 
@@ -82,10 +94,10 @@ def summarise(n_boot: int) -> None:
     repeated = pd.Series(crossval.repeated_text(utterances), index=key)
     tables, oof = {}, []
     for target in ("action_recommendation", "review"):
-        path = RESULTS / f"transcripts_oof_{target}.csv"
-        if not path.exists():
+        paths = sorted(RESULTS.glob(f"transcripts_oof_{target}_seed*.csv"))
+        if not paths:
             continue
-        predictions = pd.read_csv(path, dtype={"transcript_id": str})
+        predictions = pd.concat([pd.read_csv(p, dtype={"transcript_id": str}) for p in paths], ignore_index=True)
         if target == "action_recommendation":
             predictions = pd.concat([predictions, crossval.ceiling_predictions(annomi)], ignore_index=True)
         summary = crossval.summarise(predictions, repeated, n_boot=n_boot)
@@ -111,7 +123,7 @@ def _fmt(row, name) -> str:
 
 def _markdown(tables: dict) -> str:
     lines = []
-    times = RESULTS / "transcripts_fit_times.csv"
+    times = sorted(RESULTS.glob("transcripts_fit_times_*.csv"))
     for target, t in tables.items():
         lines += [f"## {target}: per therapist utterance, out of fold", ""]
         lines += [
@@ -127,9 +139,9 @@ def _markdown(tables: dict) -> str:
             )
         lines += ["", f"### {target}: median over fold seeds", "", t["median"].round(3).to_markdown(index=False), ""]
         lines += [f"### {target}: per session", "", t["sessions"].round(3).to_markdown(index=False), ""]
-    if times.exists():
-        fit = pd.read_csv(times).groupby(["target", "detector"])["fit_seconds"].describe()[["count", "mean", "max"]]
-        lines += ["## Seconds per fit (2 threads)", "", fit.round(1).to_markdown(), ""]
+    if times:
+        fit = pd.concat(map(pd.read_csv, times)).groupby(["target", "detector"])["fit_seconds"].describe()[["count", "mean", "max"]]
+        lines += ["## Seconds per fit (1 thread, busy 2-core machine)", "", fit.round(1).to_markdown(), ""]
     return "\n".join(lines)
 
 
@@ -164,14 +176,21 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--stop-at", help="UTC time (ISO) after which no new fit starts")
+    parser.add_argument("--targets", nargs="+", default=["action_recommendation", "review"])
+    parser.add_argument("--encode-only", action="store_true", help="fill the frozen-layer cache and stop")
     parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument("--no-summary", action="store_true", help="only the fits (for parallel seeds)")
     parser.add_argument("--n-boot", type=int, default=300)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.encode_only:
+        encode_all()
+        return
     if not args.summarise_only:
         stop_at = datetime.fromisoformat(args.stop_at).replace(tzinfo=timezone.utc).timestamp() if args.stop_at else None
-        run(args.seeds, stop_at)
-    summarise(args.n_boot)
+        run(args.seeds, stop_at, args.targets)
+    if not args.no_summary:
+        summarise(args.n_boot)
 
 
 if __name__ == "__main__":

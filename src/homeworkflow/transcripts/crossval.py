@@ -87,7 +87,11 @@ def out_of_fold(
                 started = time.perf_counter()
                 detector = make(seed).fit(utterances, np.where(fold_of_row == fold, np.nan, label))
                 seconds = time.perf_counter() - started
-                rows = utterances.loc[test]
+                # Whole test transcripts, so that every utterance has its real context.
+                in_fold = fold_of_row == fold
+                sessions_in_fold = utterances.loc[in_fold]
+                keep = test[in_fold]
+                rows = sessions_in_fold.loc[keep]
                 block = pd.DataFrame(
                     {
                         "transcript_id": rows["session_id"].astype(str).to_numpy(),
@@ -95,8 +99,8 @@ def out_of_fold(
                         "fold": fold,
                         "seed": seed,
                         "detector": name,
-                        "score": detector.score(rows),
-                        "predicted": detector.predict(rows).astype(int),
+                        "score": detector.score(sessions_in_fold)[keep],
+                        "predicted": detector.predict(sessions_in_fold)[keep].astype(int),
                         "label": label[test].astype(int),
                     }
                 )

@@ -53,16 +53,17 @@ class EncoderSettings:
     """Hyperparameters of the encoder detector (all saved with it)."""
 
     context_turns: int = 2
-    max_utterance_tokens: int = 64
-    max_context_tokens: int = 48
-    n_frozen: int = 4
+    max_utterance_tokens: int = 48
+    max_context_tokens: int = 40
+    n_frozen: int = 5
     epochs: int = 3
     batch_size: int = 32
-    learning_rate: float = 1e-4
+    learning_rate: float = 2e-4
     head_learning_rate: float = 1e-3
     aux_weight: float = 0.5
     validation_share: float = 0.2
-    threads: int = 2
+    # One thread: on a busy 2-core machine two threads were 6x slower per epoch (oversubscribed).
+    threads: int = 1
     seed: int = 0
     min_precision: float | None = None
 
@@ -167,8 +168,9 @@ def encode_inputs(
 ) -> list[tuple[list[int], int]]:
     """Token ids `[CLS] text [SEP] context [SEP] ...` and the length of the utterance part, per row.
 
-    Utterances longer than `max_utterance_tokens` are truncated (counted); the context keeps the
-    most recent turn first and is cut at `max_context_tokens`.
+    Utterances longer than `max_utterance_tokens` keep their first and last halves of that length
+    (counted as truncated); the context keeps the most recent turn first and is cut at
+    `max_context_tokens`.
     """
     tokenizer, _ = _base_model()
     cls, sep, unk = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.unk_token_id
@@ -188,7 +190,9 @@ def encode_inputs(
         if ids and sum(t == unk for t in ids) / len(ids) > 0.2:
             counts.unknown_tokens += 1
             counts.examples.setdefault("unknown_tokens", text[:80])
-        ids = ids[: settings.max_utterance_tokens]
+        if len(ids) > settings.max_utterance_tokens:  # keep the start and the end (advice often closes a turn)
+            head = settings.max_utterance_tokens // 2
+            ids = ids[:head] + ids[len(ids) - (settings.max_utterance_tokens - head) :]
         context: list[int] = []
         for _ in ctx:
             context += flat_ids[k] + [sep]
@@ -237,6 +241,12 @@ class EncoderDetector(Detector):
             for i, state in zip(todo[start : start + 64], states, strict=True):
                 _FROZEN_CACHE[keys[i]] = state
         return [_FROZEN_CACHE[k] for k in keys]
+
+    def encode(self, utterances: pd.DataFrame) -> InputCounts:
+        """Compute (and cache) the frozen-layer output of every therapist row; returns the counts."""
+        counts = InputCounts()
+        self._prepare(utterances, np.flatnonzero(is_therapist(utterances)), counts)
+        return counts
 
     def _prepare(self, utterances: pd.DataFrame, rows: np.ndarray, counts: InputCounts):
         texts = utterances["text"].astype(str).to_numpy()[rows].tolist()

@@ -72,13 +72,15 @@ def fit_detectors(
         detectors[target] = detector
 
     held_out = utterances[utterances["session_id"].astype(str).isin(eval_ids)]
-    held_out = held_out[is_therapist(held_out)]
+    therapist = is_therapist(held_out)
     rows, validation = [], pd.DataFrame({"human": [], "detected": []}, dtype="int64")
-    if len(held_out):
+    if therapist.any():
         for target, label in LABEL_COLUMNS.items():
-            human = held_out[label].to_numpy(dtype=float) == 1
-            detected = detectors[target].predict(held_out)
-            scores = evaluate_detector(human, detected, held_out["session_id"].to_numpy(), seed=seed)
+            human = held_out[label].to_numpy(dtype=float)[therapist] == 1
+            # Whole sessions go in, so that each utterance is read with the turns before it.
+            detected = detectors[target].predict(held_out)[therapist]
+            groups = held_out["session_id"].to_numpy()[therapist]
+            scores = evaluate_detector(human, detected, groups, seed=seed)
             rows.append({"detector": kind, "target": target, "evaluated_on": "held-out labelled sessions"} | scores)
             if target == "review":
                 validation = pd.DataFrame({"human": human.astype("int64"), "detected": detected.astype("int64")})
