@@ -521,3 +521,36 @@ def test_write_markdown_text_and_json(tmp_path):
     path = write_json({"mean": np.float64(1.5), "n": np.int64(3), "xs": np.arange(2)}, tmp_path / "s.json")
     assert json.loads(path.read_text()) == {"mean": 1.5, "n": 3, "xs": [0, 1]}
     assert [p.name for p in sorted(tmp_path.iterdir())] == ["s.json", "t.md"]
+
+
+def test_column_schemas_are_the_contracts_columns():
+    """Every contract column's pandera schema (data/schemas.py) rejects what the contract forbids:
+    a level outside its list, a number outside its range, a missing value where none is allowed."""
+    import pandera.pandas as pa
+
+    from homeworkflow.data.contract import STUDIES
+    from homeworkflow.data.schemas import column_schema, failing_rows
+
+    checked = 0
+    for contract in STUDIES.values():
+        for table in contract.values():
+            for column in table.columns:
+                schema = column_schema(column)
+                assert list(schema.columns) == [column.name]
+                assert schema.columns[column.name].nullable == column.nullable
+                bad = []
+                if column.levels is not None and column.kind in ("id", "category"):
+                    bad.append(pd.Series(["not a level"], dtype="str"))
+                if column.kind in ("int", "float") and column.max is not None:
+                    bad.append(pd.Series([column.max + 1.0]))
+                if column.kind in ("int", "float") and column.min is not None:
+                    bad.append(pd.Series([column.min - 1.0]))
+                if not column.nullable:
+                    bad.append(pd.Series([None], dtype="object"))
+                for values in bad:
+                    with pytest.raises(pa.errors.SchemaErrors):
+                        schema.validate(values.rename(column.name).to_frame(), lazy=True)
+                    [(reason, mask)] = failing_rows(column, values, 1)
+                    assert mask.tolist() == [True] and reason
+                    checked += 1
+    assert checked > 40

@@ -10,6 +10,7 @@ import pandas as pd
 from homeworkflow.data.clean import CLEANING_STEPS
 from homeworkflow.data.contract import GAD7_BANDS, PHQ9_BANDS, STUDIES, Column
 from homeworkflow.data.descriptives import TABLE1_NOTE
+from homeworkflow.data.schemas import range_text
 from homeworkflow.data.features import OUTPUT_COLUMNS
 from homeworkflow.data.validate import (
     DEFAULT_MISSING_CODES,
@@ -21,7 +22,6 @@ from homeworkflow.data.validate import (
     SOFT_LINKS,
     TRUE_CODES,
     UNIQUE_TOGETHER,
-    range_text,
 )
 
 

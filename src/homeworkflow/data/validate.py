@@ -1,9 +1,11 @@
 """Check a study's input tables against the input contract before anything is derived from them.
 
 Everything is driven by `contract.py`: which tables and columns exist, their kinds, ranges,
-nullability, keys and parent tables. A few rules the per-column contract cannot express (one
-column bounded by another, a second unique key, a soft link between tables) are listed below in
-`ROW_RULES`, `UNIQUE_TOGETHER` and `SOFT_LINKS`. All checks are vectorised pandas operations.
+nullability, keys and parent tables. Cells are parsed from text here; each column's levels, range
+and missing values are then checked by a pandera schema generated from the contract
+(`data/schemas.py`). A few rules the per-column contract cannot express (keys, parent tables, one
+column bounded by another, a second unique key, a soft link between tables) are written by hand
+below (`ROW_RULES`, `UNIQUE_TOGETHER`, `SOFT_LINKS`), as vectorised pandas and Arrow operations.
 
 A problem is reported with the file, the column, the offending data rows (1-based, counting data
 rows below the header, first five and the total) and the reason; all problems of a stage are
@@ -24,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from homeworkflow.data.contract import STUDIES, Column, Table
+from homeworkflow.data.schemas import MISSING_REASON, failing_rows
 from homeworkflow.util.io import EmptyTableError, read_table
 
 log = logging.getLogger(__name__)
@@ -224,12 +227,14 @@ def _near_miss(name: str, candidates: list[str]) -> str | None:
 def _parse_column(
     raw: pd.Series, column: Column, source: str, codes: MissingCodes, decimal_comma: bool
 ) -> tuple[pd.Series, list[Problem]]:
-    """Convert one column's cells to its contract kind, reporting cells that do not fit."""
+    """Convert one column's cells to its contract kind, reporting cells that do not parse; the
+    parsed cells then go through the column's schema (levels, range, missing values)."""
     text = raw if isinstance(raw.dtype, pd.StringDtype) else raw.astype("str")
     text = text.str.strip()
     missing = np.array(text.isna() | text.str.lower().isin(codes.text), dtype=bool)
     where = (column.name,)
     problems: list[Problem] = []
+    unparsed = np.zeros(len(text), dtype=bool)  # cells reported as not parsing: not checked again
 
     def report(mask: np.ndarray, reason: str, hint: str = "", show: pd.Series = text) -> None:
         if mask.any():
@@ -237,11 +242,7 @@ def _parse_column(
             problems.append(Problem(source, f"{reason} (found {examples}){hint}", where, np.flatnonzero(mask) + 1))
 
     if column.kind in ("id", "category"):
-        values = text.mask(missing)
-        if column.levels is not None:
-            report(
-                ~missing & ~member_of(values, pd.Index(column.levels)), f"not one of the levels {list(column.levels)}"
-            )
+        values = checked = text.mask(missing)
     elif column.kind in ("int", "float"):
         numbers = _to_numbers(text.mask(missing), decimal_comma)
         if decimal_comma and (n_comma := int(text.str.contains(",", regex=False).fillna(False).sum())):
@@ -251,33 +252,31 @@ def _parse_column(
         not_number = cell & np.isnan(numbers)
         report(not_number, "not a number")
         report(cell & np.isinf(numbers), "not a finite number")
-        ok = cell & np.isfinite(numbers)
+        unparsed = not_number | (cell & np.isinf(numbers))
         if column.kind == "int":
+            ok = cell & np.isfinite(numbers)
             report(ok & (numbers != np.round(numbers)), "not a whole number")
-        out = np.zeros(len(numbers), dtype=bool)
-        if column.min is not None:
-            out |= ok & (numbers < column.min)
-        if column.max is not None:
-            out |= ok & (numbers > column.max)
-        report(out, f"outside the allowed range ({range_text(column)})")
         numbers[missing] = np.nan
-        values = pd.Series(numbers, index=raw.index)
+        values = checked = pd.Series(numbers, index=raw.index)
     elif column.kind == "bool":
         lowered = text.str.lower()
         is_true = lowered.isin(TRUE_CODES).to_numpy()
         recognised = is_true | lowered.isin(FALSE_CODES).to_numpy()
-        report(~missing & ~recognised, "not a recognised yes/no code", "; use yes/no, y/n, true/false, t/f or 1/0")
+        unparsed = ~missing & ~recognised
+        report(unparsed, "not a recognised yes/no code", "; use yes/no, y/n, true/false, t/f or 1/0")
         values = pd.Series(is_true, index=raw.index)
+        checked = values.astype("boolean").mask(missing)
         if column.nullable:
-            values = values.astype("boolean").mask(missing)
+            values = checked
     else:  # pragma: no cover - the contract's Kind literal has no other values
         raise ValueError(f"unknown column kind {column.kind!r}")
 
-    if not column.nullable:
-        report(missing, "missing value, but this column may not be missing", show=raw.astype("str"))
-    elif missing.all():
+    parsed = checked.reset_index(drop=True)[~unparsed]
+    for reason, mask in failing_rows(column, parsed, len(text)):
+        report(mask, reason, show=raw.astype("str") if reason == MISSING_REASON else text)
+    if column.nullable and missing.all():
         problems.append(Problem(source, "all values are missing; the column needs at least one value", where))
-    elif n_missing := int(missing.sum()):
+    elif column.nullable and (n_missing := int(missing.sum())):
         log.info("%s, column '%s': %d cell%s read as missing", source, column.name, n_missing, "s" * (n_missing != 1))
     if column.kind == "int" and not problems:
         values = values.astype("Int64" if column.nullable else "int64")
@@ -296,15 +295,6 @@ def _to_numbers(text: pd.Series, decimal_comma: bool) -> np.ndarray:
         if retry.any():
             numbers[retry] = pd.to_numeric(text[retry].str.replace(",", ".", regex=False)).to_numpy(dtype=float)
     return numbers
-
-
-def range_text(column: Column) -> str:
-    fmt = lambda x: f"{x:g}"  # noqa: E731
-    if column.min is not None and column.max is not None:
-        return f"{fmt(column.min)} to {fmt(column.max)}"
-    if column.min is not None:
-        return f"at least {fmt(column.min)}"
-    return f"at most {fmt(column.max)}"
 
 
 # ------------------------------------------------------------------------- stage 2: relations

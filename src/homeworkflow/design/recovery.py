@@ -27,10 +27,6 @@ from homeworkflow.design.seeds import recovery_seeds
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("phq9", "gad7")
-
-EXPOSURES = ("review_percentage_true", "review_percentage")
-
 REPLICATE_COLUMNS = [
     "effect",
     "replicate",
