@@ -150,7 +150,7 @@ def ppc_table(internal: xr.Dataset, design: Design, family: str | Family, seed: 
     """
     family = get_family(family)
     rng = np.random.default_rng(seed)
-    draws = _thinned_internal_draws(internal, design)
+    draws = _thinned_internal_draws(internal, design, family)
     n_draws = len(draws["intercept"])
     groupings = [("overall", np.array(["all"]), np.zeros(design.n, dtype=int))]
     for column, values in design.categorical.items():
@@ -188,7 +188,7 @@ def ppc_table(internal: xr.Dataset, design: Design, family: str | Family, seed: 
     return pd.DataFrame(rows)
 
 
-def _thinned_internal_draws(internal: xr.Dataset, design: Design) -> dict:
+def _thinned_internal_draws(internal: xr.Dataset, design: Design, family: Family) -> dict:
     """Internal parameters at up to PPC_MAX_DRAWS evenly spaced draws, as arrays with the draw first."""
     n_draw = internal.sizes["draw"]
     total = internal.sizes["chain"] * n_draw
@@ -206,11 +206,7 @@ def _thinned_internal_draws(internal: xr.Dataset, design: Design) -> dict:
         "sd": values("sd_std") if design.group_effects else None,
         "z": [values(f"z_{k}") for k in range(len(design.group_effects))],
         "cor": [(values(f"cor_chol_{b}"), block) for b, block in enumerate(design.correlation_blocks)],
-        "family": {
-            name: values(name)
-            for name in ("sigma_std", "nu", "shape", "phi", "thresholds_std")
-            if name in thinned
-        },
+        "family": {p.internal: values(p.internal) for p in family.parameters},
     }
 
 
