@@ -102,10 +102,14 @@ def summarise(n_boot: int) -> None:
             predictions = pd.concat([predictions, crossval.ceiling_predictions(annomi)], ignore_index=True)
         summary = crossval.summarise(predictions, repeated, n_boot=n_boot)
         sessions = crossval.session_summary(predictions[predictions["seed"] >= 0], utterances)
+        trained = predictions[predictions["detector"].isin(["tfidf_logreg", "encoder"])]
+        errors = crossval.error_analysis(trained, utterances)
+        errors = errors.groupby(["detector", "grouping", "group"], sort=False).median(numeric_only=True)
         tables[target] = {
             "utterances": summary,
             "median": crossval.median_over_seeds(summary),
             "sessions": sessions,
+            "errors": errors.drop(columns="seed").reset_index(),
         }
         oof.append(predictions.assign(target=target))
         if target == "action_recommendation":
@@ -139,6 +143,12 @@ def _markdown(tables: dict) -> str:
             )
         lines += ["", f"### {target}: median over fold seeds", "", t["median"].round(3).to_markdown(index=False), ""]
         lines += [f"### {target}: per session", "", t["sessions"].round(3).to_markdown(index=False), ""]
+        lines += [
+            f"### {target}: errors at the threshold reaching recall 0.5 (median over seeds)",
+            "",
+            t["errors"].round(3).to_markdown(index=False),
+            "",
+        ]
     if times:
         fit = pd.concat(map(pd.read_csv, times)).groupby(["target", "detector"])["fit_seconds"].describe()[["count", "mean", "max"]]
         lines += ["## Seconds per fit (1 thread, busy 2-core machine)", "", fit.round(1).to_markdown(), ""]

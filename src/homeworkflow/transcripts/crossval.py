@@ -281,3 +281,58 @@ def session_summary(predictions: pd.DataFrame, utterances: pd.DataFrame) -> pd.D
 def median_over_seeds(summary: pd.DataFrame, columns=("precision", "recall", "f1", "ap", "p_at_r50")) -> pd.DataFrame:
     """Median of each metric over the fold seeds, per detector and subset."""
     return summary.groupby(["detector", "subset"], sort=False)[list(columns)].median().reset_index()
+
+
+def error_analysis(predictions: pd.DataFrame, utterances: pd.DataFrame, recall_level: float = 0.5) -> pd.DataFrame:
+    """Where each detector's errors are, at the threshold that reaches `recall_level` overall.
+
+    Per detector and seed, the threshold is the highest score whose recall reaches `recall_level`;
+    rows then give, for groups of therapist utterances, the count, the positives, the share of
+    them found (recall) and the share of all false positives that fall in the group. Groups: the
+    majority input subtype (advice / options / negotiation / information / none), repeated vs unique
+    text, the annotators' AR share on the 7 transcripts that all ten labelled (ten votes) and
+    single-annotator transcripts.
+    """
+    table = utterances.assign(
+        key=utterances["session_id"].astype(str) + "/" + utterances["utterance_order"].astype(str),
+        repeated=repeated_text(utterances),
+    )
+    subtype_columns = [c for c in table.columns if c.startswith("subtype_")]
+    table["majority_subtype"] = (
+        table[subtype_columns].idxmax(axis=1).str.removeprefix("subtype_") if subtype_columns else "unknown"
+    )
+    share = table.get("ar_share", pd.Series(np.nan, index=table.index))
+    n_annotators = table.get("n_annotators", pd.Series(1, index=table.index))
+    table["agreement"] = np.select(
+        [n_annotators == 1, share >= 0.8, share >= 0.5, share > 0],
+        ["one annotator", "ten: >= 80% say AR", "ten: 50-79% say AR", "ten: some say AR"],
+        "ten: none say AR",
+    )
+    table = table.set_index("key")
+    rows = []
+    for (detector, seed), block in predictions[predictions["seed"] >= 0].groupby(["detector", "seed"], sort=False):
+        key = block["transcript_id"].astype(str) + "/" + block["utterance_id"].astype(str)
+        info = table.loc[key.to_numpy()]
+        y, score = block["label"].to_numpy(), block["score"].to_numpy()
+        order = np.argsort(-score, kind="stable")
+        found = np.cumsum(y[order]) / max(y.sum(), 1)
+        threshold = score[order][np.searchsorted(found, recall_level)]
+        hit = score >= threshold
+        false_positive = hit & (y == 0)
+        for grouping in ("majority_subtype", "repeated", "agreement"):
+            for value, part in pd.Series(np.arange(len(y))).groupby(info[grouping].to_numpy()):
+                i = part.to_numpy()
+                rows.append(
+                    {
+                        "detector": detector,
+                        "seed": int(seed),
+                        "grouping": grouping,
+                        "group": str(value),
+                        "n": len(i),
+                        "positives": int(y[i].sum()),
+                        "recall": float(hit[i][y[i] == 1].mean()) if y[i].sum() else np.nan,
+                        "share_of_false_positives": float(false_positive[i].sum() / max(false_positive.sum(), 1)),
+                        "precision": float((hit[i] & (y[i] == 1)).sum() / hit[i].sum()) if hit[i].any() else np.nan,
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -14,6 +14,7 @@ row; client rows are always False) and `.save(path)` / `Detector.load(path)` (jo
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -102,7 +103,10 @@ class Detector:
         return self.predict(utterances).astype(float)
 
     def save(self, path: str | Path) -> None:
-        joblib.dump(self, path, compress=3)
+        """Write the detector (joblib) to a temporary file, then rename: never half-written."""
+        tmp = Path(f"{path}.tmp")
+        joblib.dump(self, tmp, compress=3)
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Detector:
