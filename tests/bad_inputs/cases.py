@@ -784,6 +784,38 @@ CASES: list[Case] = [
         model={"formula": "done | trials(assigned) ~ x + arm + (1 | g)", "family": "poisson"},
         stage="model",
     ),
+    # --------------------------------------------------------------- correlated group effects
+    Case(
+        "m_correlated_single_level",
+        "a correlated bar whose grouping factor has one level",
+        "model",
+        "error",
+        "fit_model_case_m_correlated_single_level",
+        ("grouping factor 'site' has a single level (S1)", "drop the (…|site) term"),
+        edit=add_column("data", "site", lambda i: "S1"),
+        model={"formula": "y ~ x + arm + (1 + x | site)"},
+        stage="model",
+    ),
+    Case(
+        "m_term_in_two_bars",
+        "a group-level term written in two bars",
+        "model",
+        "error",
+        "fit_model_case_m_term_in_two_bars",
+        ("group-level term '1|g' appears in two bars", "write each varying term once"),
+        model={"formula": "y ~ x + arm + (1 | g) + (1 + x | g)"},
+        stage="model",
+    ),
+    Case(
+        "m_cor_prior_not_lkj",
+        "a correlation prior that is not LKJ",
+        "model",
+        "error",
+        "fit_model_case_m_cor_prior_not_lkj",
+        ("prior 'cor': dist 'normal' not allowed here; use one of ['lkj']",),
+        model={"formula": "y ~ x + arm + (1 + x | g)", "priors": {"cor": {"dist": "normal", "sigma": 1}}},
+        stage="model",
+    ),
     # --------------------------------------------------------------- config
     Case(
         "c_wrong_type",
