@@ -30,6 +30,20 @@ if config.get("design"):
 RUN = config["run"]
 MODELS = list(config["models"])
 LOGISTIC_MODELS = [m for m in MODELS if config["models"][m]["family"] == "bernoulli"]
+COMPARISONS = config["compare"]
+for comparison, names in COMPARISONS.items():
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        raise ValueError(
+            f"config: compare.{comparison} names model(s) {', '.join(unknown)}, "
+            f"which are not under models: ({', '.join(MODELS)})"
+        )
+    sources = {m: config["models"][m]["data"] for m in names}
+    if len(set(sources.values())) > 1:
+        raise ValueError(
+            f"config: compare.{comparison} compares models fitted to different data "
+            f"({', '.join(f'{m}: {d}' for m, d in sources.items())}); LOO needs the same rows"
+        )
 for outcome, model in config["study2"]["outcome_models"].items():
     if model not in MODELS:
         raise ValueError(
@@ -43,6 +57,7 @@ wildcard_constraints:
     study="study1|study2",
     outcome="phq9|gad7",
     model="|".join(MODELS) or "^$",
+    comparison="|".join(COMPARISONS) or "^$",
 
 
 def given_tables(study):
@@ -105,8 +120,39 @@ def model_data(wildcards):
     return DERIVED_TABLES.get(data, data).format(run=wildcards.run)
 
 
+# Keys of a model computed from its fit, not part of it: changing them never refits the model.
+MODEL_OUTPUT_KEYS = ("predictions", "prior_predictive")
+
+
 def model_config(wildcards):
-    return model_settings(config, wildcards.model)
+    settings = model_settings(config, wildcards.model)
+    return {k: v for k, v in settings.items() if k not in MODEL_OUTPUT_KEYS}
+
+
+def prediction_grids(wildcards):
+    return config["models"][wildcards.model].get("predictions", {})
+
+
+def prediction_files(wildcards):
+    """Input function: the tables of new rows of a model's file grids, in the grids' order."""
+    return [g["file"] for g in prediction_grids(wildcards).values() if "file" in g]
+
+
+def prior_compile_cache_dir(wildcards):
+    """The prior predictive check's own compile cache, apart from the fit's (they may run together)."""
+    return f".cache/compile/{wildcards.model}.prior"
+
+
+def comparison_models(wildcards):
+    return COMPARISONS[wildcards.comparison]
+
+
+def comparison_posteriors(wildcards):
+    """Input function: the posteriors of the models a comparison names, in its order."""
+    return [
+        f"results/{wildcards.run}/models/{m}/posterior.nc"
+        for m in COMPARISONS[wildcards.comparison]
+    ]
 
 
 def run_products(wildcards):
@@ -117,6 +163,21 @@ def run_products(wildcards):
         f"{run_dir}/study2/table1.csv",
         *expand(f"{run_dir}/models/{{model}}/summary.csv", model=MODELS),
         *expand(f"{run_dir}/models/{{model}}/odds_ratios.csv", model=LOGISTIC_MODELS),
+        *[
+            f"{run_dir}/models/{m}/predictions.csv"
+            for m in MODELS
+            if config["models"][m].get("predictions")
+        ],
+        *[
+            f"{run_dir}/models/{m}/prior_predictive.csv"
+            for m in MODELS
+            if config["models"][m].get("prior_predictive")
+        ],
+        *expand(
+            f"{run_dir}/comparisons/{{comparison}}/comparison.{{ext}}",
+            comparison=COMPARISONS,
+            ext=["csv", "png"],
+        ),
         f"{run_dir}/study2/replication.csv",
         *expand(
             f"{run_dir}/study2/{{outcome}}/{{table}}.csv",

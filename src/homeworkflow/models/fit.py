@@ -1,4 +1,5 @@
-"""fit_model: check the data, build and sample the model, and summarise the posterior."""
+"""fit_model: check the data, build and sample the model, and summarise the posterior; and the
+prior predictive check of the same model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import warnings
 from dataclasses import dataclass
 
 import arviz as az
+import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
@@ -16,12 +18,15 @@ import xarray as xr
 from .backend.build import build_model, log_likelihood, to_data_scale
 from .backend.sampling import run_sampler
 from .errors import ConvergenceError
-from .posterior.summaries import diagnostics, odds_ratio_table, ppc_table, summary_table, variance_partition_table
-from .spec.formula import build_design
+from .posterior.summaries import diagnostics, effect_table, ppc_table, summary_table, variance_partition_table
+from .spec.families import Family, get_family
+from .spec.formula import Design, build_design
 from .spec.model import ModelSpec
-from .spec.priors import resolve_priors
+from .spec.priors import ResolvedPriors, resolve_priors
 
 log = logging.getLogger(__name__)
+
+PRIOR_DRAWS = 500  # draws of the prior predictive check
 
 
 @dataclass
@@ -31,7 +36,7 @@ class FitResult:
     spec: ModelSpec
     idata: az.InferenceData
     summary: pd.DataFrame
-    odds_ratios: pd.DataFrame | None
+    odds_ratios: pd.DataFrame | None  # the family's effect table (odds or rate ratios); None without a ratio scale
     variance_partition: pd.DataFrame
     ppc: pd.DataFrame
     diagnostics: dict
@@ -43,27 +48,18 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
     `disk_cache`: keep nutpie's compiled callbacks on disk for the next fit of the same model and
     data (a workflow job; not worth it for data fitted once, such as simulation replicates)."""
     start = time.perf_counter()
-    design = build_design(data, spec.formula, spec.family, spec.reference_levels)
-    priors = resolve_priors(
-        spec.family,
-        spec.priors,
-        design.terms,
-        [e.label for e in design.group_effects],
-        [block.factor for block in design.correlation_blocks],
-    )
-    build = functools.partial(build_model, design, spec.family, priors)
+    family, design, priors = model_inputs(data, spec)
+    build = functools.partial(build_model, design, family, priors)
     sampled, timings = run_sampler(build(), spec, threads, build if disk_cache else None)
 
     post_start = time.perf_counter()
     loglik = (
-        {"log_likelihood": log_likelihood(sampled.posterior, design, spec.family)}
+        {"log_likelihood": log_likelihood(sampled.posterior, design, family)}
         if spec.save_log_likelihood
         else {}
     )
-    ppc = ppc_table(sampled.posterior, design, spec.family, spec.seed)
-    posterior = to_data_scale(
-        sampled.posterior, design, spec.family, keep_group_effects=spec.save_group_effects
-    )
+    ppc = ppc_table(sampled.posterior, design, family, spec.seed)
+    posterior = to_data_scale(sampled.posterior, design, family, keep_group_effects=spec.save_group_effects)
     idata = az.InferenceData(
         posterior=posterior,
         **loglik,
@@ -75,8 +71,8 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
         spec=spec,
         idata=idata,
         summary=summary_table(posterior),
-        odds_ratios=odds_ratio_table(posterior) if spec.family == "bernoulli" else None,
-        variance_partition=variance_partition_table(posterior, design, spec.family),
+        odds_ratios=effect_table(posterior, family) if family.ratio else None,
+        variance_partition=variance_partition_table(posterior, design, family),
         ppc=ppc,
         diagnostics=diag,
     )
@@ -87,6 +83,30 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
         diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
     _apply_gate(result)
     return result
+
+
+def model_inputs(data: pd.DataFrame, spec: ModelSpec) -> tuple[Family, Design, ResolvedPriors]:
+    """The family, the checked design and the priors resolved for its terms: what the builder needs."""
+    family = get_family(spec.family)
+    design = build_design(data, spec.formula, family, spec.reference_levels, spec.outcome_levels)
+    priors = resolve_priors(
+        family,
+        spec.priors,
+        design.terms,
+        [e.label for e in design.group_effects],
+        [block.factor for block in design.correlation_blocks],
+    )
+    return family, design, priors
+
+
+def prior_predictive_check(data: pd.DataFrame, spec: ModelSpec, draws: int = PRIOR_DRAWS) -> pd.DataFrame:
+    """The posterior predictive check's statistics (ppc_table) from `draws` draws of the prior."""
+    family, design, priors = model_inputs(data, spec)
+    model = build_model(design, family, priors)
+    names = [v.name for v in model.free_RVs + model.deterministics]
+    prior = pm.sample_prior_predictive(draws=draws, model=model, var_names=names, random_seed=spec.seed)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return ppc_table(prior.prior, design, family, spec.seed)
 
 
 def _run_info(spec: ModelSpec, design, threads: int) -> dict:
