@@ -48,7 +48,8 @@ for outcome, model in config["study2"]["outcome_models"].items():
     if model not in MODELS:
         raise ValueError(
             f"config: study2.outcome_models.{outcome} names model '{model}', "
-            f"which is not under models: ({', '.join(MODELS)})"
+            f"which is not under models: ({', '.join(MODELS)}). A config file's models: "
+            "replaces the default config's: copy the workflow's own models beside yours"
         )
 
 
