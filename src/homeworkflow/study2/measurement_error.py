@@ -30,8 +30,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..models.posterior.convergence import diagnose
-from ..models.backend.nutpie_numba import compile_nutpie_numba
-from ..models.backend.sampling import one_blas_thread
+from ..models.backend.sampling import nutpie_sample, pymc_sample
 from .slopes import INTERACTION, INTERVAL_COLUMNS, REVIEW, draw_summary
 
 ME_METHOD = "Bayesian measurement-error model (latent true review %)"
@@ -217,13 +216,9 @@ def fit_measurement_error_model(
     cores = threads or min(chains, os.cpu_count() or 1)
     common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores}
     if sampler == "nutpie":
-        import nutpie
-
-        compiled = compile_nutpie_numba(model, var_names=kept, rebuild=build if disk_cache else None)
-        with one_blas_thread():
-            idata = nutpie.sample(compiled, **common, seed=seed, save_warmup=False, progress_bar=False)
+        idata, _, _ = nutpie_sample(model, **common, seed=seed, var_names=kept, rebuild=build if disk_cache else None)
     elif sampler == "pymc":
-        idata = pm.sample(**common, random_seed=seed, model=model, var_names=kept, progressbar=False)
+        idata = pymc_sample(model, **common, seed=seed, var_names=kept)
     else:
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
     return idata, summarise(idata.posterior)

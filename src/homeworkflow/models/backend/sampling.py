@@ -54,28 +54,74 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None):
+def nutpie_sample(
+    model: pm.Model,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int,
+    seed: int,
+    rebuild: Callable | None = None,
+    var_names: list[str] | None = None,
+    **options,
+) -> tuple[az.InferenceData, float, float]:
+    """nutpie on a built model, through the numba callbacks (`compile_nutpie_numba`; `rebuild`:
+    from the disk cache), BLAS on one thread while the chains sample; `var_names`: the variables
+    kept (default all), `options`: nutpie.sample's own. Returns (idata, compile s, sampling s).
+    Shared by `run_sampler` and Study 2's measurement-error model."""
     import nutpie
 
     from .nutpie_numba import compile_nutpie_numba
 
     start = time.perf_counter()
-    compiled = compile_nutpie_numba(model, rebuild=rebuild)
+    kept = {} if var_names is None else {"var_names": var_names}
+    compiled = compile_nutpie_numba(model, rebuild=rebuild, **kept)
     compiled_at = time.perf_counter()
     with one_blas_thread():
         idata = nutpie.sample(
             compiled,
-            draws=spec.draws,
-            tune=spec.tune,
-            chains=spec.chains,
-            cores=threads,
-            seed=spec.seed,
-            target_accept=spec.target_accept,
-            low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank",
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            seed=seed,
+            **options,
             save_warmup=False,
             progress_bar=False,
         )
     return idata, compiled_at - start, time.perf_counter() - compiled_at
+
+
+def pymc_sample(
+    model: pm.Model, *, draws: int, tune: int, chains: int, cores: int, seed: int, **options
+) -> az.InferenceData:
+    """PyMC's NUTS (or, through `options`, another of PyMC's NUTS samplers) on a built model,
+    without a progress bar. Shared by `run_sampler` and Study 2's measurement-error model."""
+    return pm.sample(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        random_seed=seed,
+        progressbar=False,
+        model=model,
+        **options,
+    )
+
+
+def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None):
+    return nutpie_sample(
+        model,
+        draws=spec.draws,
+        tune=spec.tune,
+        chains=spec.chains,
+        cores=threads,
+        seed=spec.seed,
+        rebuild=rebuild,
+        target_accept=spec.target_accept,
+        low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank",
+    )
 
 
 def _pymc(model: pm.Model, spec: ModelSpec, threads: int) -> az.InferenceData:
@@ -88,16 +134,15 @@ def _pymc(model: pm.Model, spec: ModelSpec, threads: int) -> az.InferenceData:
             "nuts_sampler": "numpyro",
             "nuts_sampler_kwargs": {"chain_method": _numpyro_chain_method(threads)},
         }
-    return pm.sample(
+    return pymc_sample(
+        model,
         draws=spec.draws,
         tune=spec.tune,
         chains=spec.chains,
         cores=threads,
-        random_seed=spec.seed,
+        seed=spec.seed,
         target_accept=spec.target_accept,
-        progressbar=False,
         compute_convergence_checks=False,
-        model=model,
         **kwargs,
     )
 
