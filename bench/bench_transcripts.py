@@ -97,7 +97,7 @@ def summarise(n_boot: int) -> None:
         paths = sorted(RESULTS.glob(f"transcripts_oof_{target}_seed*.csv"))
         if not paths:
             continue
-        predictions = pd.concat([pd.read_csv(p, dtype={"transcript_id": str}) for p in paths], ignore_index=True)
+        predictions = pd.concat(map(crossval.read_predictions, paths), ignore_index=True)
         if target == "action_recommendation":
             predictions = pd.concat([predictions, crossval.ceiling_predictions(annomi)], ignore_index=True)
         summary = crossval.summarise(predictions, repeated, n_boot=n_boot)

@@ -72,7 +72,7 @@ def out_of_fold(
     label = utterances[LABEL_COLUMNS[target]].to_numpy(dtype=float)
     labelled = is_therapist(utterances) & ~np.isnan(label)
     sessions = utterances["session_id"].astype(str).to_numpy()
-    done = _read_predictions(path)
+    done = read_predictions(path)
     for seed in seeds:
         folds = fold_assignment(utterances, labelled, label, n_folds, seed)
         fold_of_row = pd.Series(sessions).map(folds).fillna(-1).to_numpy(dtype=int)
@@ -104,7 +104,7 @@ def out_of_fold(
                         "label": label[test].astype(int),
                     }
                 )
-                done = pd.concat([done, block], ignore_index=True)
+                done = typed(pd.concat([done, block], ignore_index=True))
                 if path is not None:
                     _write_atomic(done, path)
                 if fit_times is not None:
@@ -113,10 +113,22 @@ def out_of_fold(
     return done
 
 
-def _read_predictions(path) -> pd.DataFrame:
+def read_predictions(path) -> pd.DataFrame:
+    """Out-of-fold predictions from a CSV (empty if there is none), with their proper types."""
     if path is not None and Path(path).exists():
-        return pd.read_csv(path, dtype={"transcript_id": str})
-    return pd.DataFrame({c: [] for c in PREDICTION_COLUMNS})
+        return typed(pd.read_csv(path, dtype={"transcript_id": str}))
+    return typed(pd.DataFrame({c: [] for c in PREDICTION_COLUMNS}))
+
+
+def typed(predictions: pd.DataFrame) -> pd.DataFrame:
+    """`PREDICTION_COLUMNS` typed: ids and 0/1 columns as integers, the score as a float."""
+    out = predictions.copy()
+    out["transcript_id"] = out["transcript_id"].astype(str)
+    out["detector"] = out["detector"].astype(str)
+    for column in ("utterance_id", "fold", "seed", "predicted", "label"):
+        out[column] = out[column].astype("int64")
+    out["score"] = out["score"].astype(float)
+    return out
 
 
 def _is_done(done: pd.DataFrame, seed: int, fold: int, name: str) -> bool:
@@ -299,7 +311,7 @@ def error_analysis(predictions: pd.DataFrame, utterances: pd.DataFrame, recall_l
     )
     subtype_columns = [c for c in table.columns if c.startswith("subtype_")]
     table["majority_subtype"] = (
-        table[subtype_columns].idxmax(axis=1).str.removeprefix("subtype_") if subtype_columns else "unknown"
+        table[subtype_columns].fillna(-1.0).idxmax(axis=1).str.removeprefix("subtype_") if subtype_columns else "unknown"
     )
     share = table.get("ar_share", pd.Series(np.nan, index=table.index))
     n_annotators = table.get("n_annotators", pd.Series(1, index=table.index))
