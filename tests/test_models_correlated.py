@@ -275,13 +275,14 @@ def coverage(seed: int) -> list[bool]:
 
 def test_recovers_a_correlated_intercept_and_slope():
     """One data set: at most one of the six truths outside its 90% interval (probability of two or
-    more misses at the nominal rate: 11%; this seed has none)."""
+    more misses at the nominal rate: 11%; this seed misses one, the correlation)."""
     assert sum(coverage(101)) >= 5
 
 
 @pytest.mark.slow
 def test_recovery_coverage_over_seeds():
     """12 data sets x 6 parameters: the 90% intervals hold the truth in 80-97% of cases (a
-    binomial(72, 0.9) count lands there with probability 0.99)."""
+    binomial(72, 0.9) count lands there with probability 0.99). Measured: 63 of 72 (87.5%);
+    Intercept 10/12, x 11/12, sd(g) 11/12, sd(g)[x] 10/12, the correlation 9/12, sigma 12/12."""
     inside = [hit for seed in range(200, 212) for hit in coverage(seed)]
     assert 0.80 <= np.mean(inside) <= 0.97, f"{np.mean(inside):.0%}"
