@@ -101,7 +101,8 @@ class Family:
         if parameter.lower:
             import pymc as pm
 
-            return {"transform": pm.distributions.transforms.Interval(lower=parameter.lower, upper=None)}
+            # default_transform replaces the distribution's own (log); `transform` would chain onto it
+            return {"default_transform": pm.distributions.transforms.Interval(lower=parameter.lower, upper=None)}
         return {}
 
     def likelihood(self, name: str, eta, params: dict, design):
