@@ -57,10 +57,6 @@ def one_blas_thread():
 def nutpie_sample(
     model: pm.Model,
     *,
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int,
     seed: int,
     rebuild: Callable | None = None,
     var_names: list[str] | None = None,
@@ -68,8 +64,8 @@ def nutpie_sample(
 ) -> tuple[az.InferenceData, float, float]:
     """nutpie on a built model, through the numba callbacks (`compile_nutpie_numba`; `rebuild`:
     from the disk cache), BLAS on one thread while the chains sample; `var_names`: the variables
-    kept (default all), `options`: nutpie.sample's own. Returns (idata, compile s, sampling s).
-    Shared by `run_sampler` and Study 2's measurement-error model."""
+    kept (default all); `options`: nutpie.sample's own (draws, tune, chains, cores, ...). Returns
+    (idata, compile s, sampling s). Shared by `run_sampler` and Study 2's measurement-error model."""
     import nutpie
 
     from .nutpie_numba import compile_nutpie_numba
@@ -79,48 +75,34 @@ def nutpie_sample(
     compiled = compile_nutpie_numba(model, rebuild=rebuild, **kept)
     compiled_at = time.perf_counter()
     with one_blas_thread():
-        idata = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores,
-            seed=seed,
-            **options,
-            save_warmup=False,
-            progress_bar=False,
-        )
+        idata = nutpie.sample(compiled, seed=seed, **options, save_warmup=False, progress_bar=False)
     return idata, compiled_at - start, time.perf_counter() - compiled_at
 
 
-def pymc_sample(
-    model: pm.Model, *, draws: int, tune: int, chains: int, cores: int, seed: int, **options
-) -> az.InferenceData:
+def pymc_sample(model: pm.Model, *, seed: int, **options) -> az.InferenceData:
     """PyMC's NUTS (or, through `options`, another of PyMC's NUTS samplers) on a built model,
-    without a progress bar. Shared by `run_sampler` and Study 2's measurement-error model."""
-    return pm.sample(
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=cores,
-        random_seed=seed,
-        progressbar=False,
-        model=model,
-        **options,
-    )
+    without a progress bar; `options`: pm.sample's own (draws, tune, chains, cores, ...). Shared by
+    `run_sampler` and Study 2's measurement-error model."""
+    return pm.sample(random_seed=seed, progressbar=False, model=model, **options)
+
+
+def _spec_options(spec: ModelSpec, threads: int) -> dict:
+    return {
+        "draws": spec.draws,
+        "tune": spec.tune,
+        "chains": spec.chains,
+        "cores": threads,
+        "seed": spec.seed,
+        "target_accept": spec.target_accept,
+    }
 
 
 def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None):
     return nutpie_sample(
         model,
-        draws=spec.draws,
-        tune=spec.tune,
-        chains=spec.chains,
-        cores=threads,
-        seed=spec.seed,
         rebuild=rebuild,
-        target_accept=spec.target_accept,
         low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank",
+        **_spec_options(spec, threads),
     )
 
 
@@ -134,17 +116,7 @@ def _pymc(model: pm.Model, spec: ModelSpec, threads: int) -> az.InferenceData:
             "nuts_sampler": "numpyro",
             "nuts_sampler_kwargs": {"chain_method": _numpyro_chain_method(threads)},
         }
-    return pymc_sample(
-        model,
-        draws=spec.draws,
-        tune=spec.tune,
-        chains=spec.chains,
-        cores=threads,
-        seed=spec.seed,
-        target_accept=spec.target_accept,
-        compute_convergence_checks=False,
-        **kwargs,
-    )
+    return pymc_sample(model, compute_convergence_checks=False, **_spec_options(spec, threads), **kwargs)
 
 
 def _numpyro_chain_method(threads: int) -> str:
