@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import betaln, expit, gammaln
 
 from ..errors import ModelSpecError, data_rows
-from .priors import POSITIVE_FAMILY_PARAMETERS, Prior, make_prior
+from .prior import Prior, make_prior
 
 _YES_NO = {"y": 1, "n": 0, "yes": 1, "no": 0}
 _TRIALS = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\|\s*trials\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)\s*~")
@@ -614,7 +614,7 @@ FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (Bernoulli(), Gaussian(), Binomial(), Poisson(), NegBinomial(), Student(), Cumulative(), Beta())
 }
-FAMILY_PARAMETER_NAMES = POSITIVE_FAMILY_PARAMETERS  # scalar family parameters, in summary order
+FAMILY_PARAMETER_NAMES = ("sigma", "nu", "shape", "phi")  # scalar (positive) family parameters, summary order
 
 
 def get_family(family: str | Family) -> Family:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ModelSpecError
+from .families import FAMILY_PARAMETER_NAMES, get_family
+from .prior import Prior, make_prior
 
 # distribution -> (required parameters, optional parameters with defaults)
 DISTRIBUTIONS = {
@@ -24,28 +26,6 @@ DISTRIBUTIONS = {
 LOCATION_DISTS = {"normal", "student_t"}
 SCALE_DISTS = {"halfnormal", "halfstudent_t", "exponential", "gamma"}
 CORRELATION_DISTS = {"lkj"}
-POSITIVE_FAMILY_PARAMETERS = ("sigma", "nu", "shape", "phi")
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A named distribution with its parameters (hashable, so equal priors can share a vector)."""
-
-    dist: str
-    params: tuple[tuple[str, float], ...]
-
-    @property
-    def kwargs(self) -> dict[str, float]:
-        return dict(self.params)
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={v:g}" for k, v in self.params)
-        return f"{self.dist}({args})"
-
-
-def make_prior(dist: str, **params: float) -> Prior:
-    return Prior(dist, tuple(sorted(params.items())))
-
 
 DEFAULT_CORRELATION = make_prior("lkj", eta=1.0)
 
@@ -53,14 +33,12 @@ DEFAULT_CORRELATION = make_prior("lkj", eta=1.0)
 def default_priors(family) -> dict[str, Prior]:
     """Weakly informative defaults on the internal (standardised) scale: the family's (a name or a
     families.Family)."""
-    from .families import get_family
-
     return get_family(family).default_priors()
 
 
 def is_scale_key(key: str) -> bool:
     """True for keys that name a standard deviation or another positive family parameter."""
-    return key in ("sd", *POSITIVE_FAMILY_PARAMETERS) or key.startswith("sd(")
+    return key in ("sd", *FAMILY_PARAMETER_NAMES) or key.startswith("sd(")
 
 
 def is_correlation_key(key: str) -> bool:
@@ -127,8 +105,6 @@ def resolve_priors(
     """Combine defaults and overrides; an override naming no parameter of the model is an error.
     `family`: a name or a families.Family; `cor_groups`: the factor of each correlation block
     (keys `cor` and `cor(<factor>)`, default LKJ(1) as brms's `lkj(1)`)."""
-    from .families import get_family
-
     family = get_family(family)
     known = {"Intercept", "b", "sd", *slope_terms, *sd_terms, *(p.name for p in family.parameters)}
     known |= {"cor", *(f"cor({group})" for group in cor_groups)} if cor_groups else set()
