@@ -17,7 +17,9 @@ spec.loader.exec_module(compare_runs)
 def write_run(root: Path, value: float = 1.0, pixel: int = 0, finished: str = "t1") -> Path:
     root.mkdir(parents=True)
     (root / "summary.csv").write_text(f"term,mean\nx,{value}\n")
-    (root / "manifest.json").write_text(f'{{"finished": "{finished}", "code_version": "{finished}", "seed": 1}}')
+    (root / "manifest.json").write_text(
+        f'{{"finished": "{finished}", "code_version": "{finished}", "total_s": {len(finished)}, "seed": 1}}'
+    )
     image = np.zeros((4, 4, 3), dtype=np.uint8)
     image[0, 0, 0] = pixel
     Image.fromarray(image).save(root / "figure.png")
@@ -28,7 +30,7 @@ def write_run(root: Path, value: float = 1.0, pixel: int = 0, finished: str = "t
 
 def test_runs_differing_only_in_times_and_versions_are_the_same(tmp_path, capsys):
     base = write_run(tmp_path / "base")
-    head = write_run(tmp_path / "head", finished="t2")
+    head = write_run(tmp_path / "head", finished="t22")
     assert compare_runs.main(str(base), str(head)) == 0
     assert "0 differences" in capsys.readouterr().out
 

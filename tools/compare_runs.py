@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Fields that name when something ran or which code/packages ran it.
-VOLATILE = re.compile(r"(started|finished|time|seconds|elapsed|duration|code_version|packages|created_at|version)", re.I)
+# Fields that name when something ran, how long it took (`*_s`: seconds) or which code/packages ran it.
+VOLATILE = re.compile(r"(started|finished|time|seconds|_s$|elapsed|duration|code_version|packages|created_at|version)", re.I)
 # Files that carry a run's clock or paths by design: compared as present, not by content.
 UNCOMPARED = {".log", ".html", ".ipynb"}
 
