@@ -17,6 +17,7 @@ os.environ.update(
 )
 
 from homeworkflow.data.contract import STUDIES  # noqa: E402
+from homeworkflow.models.spec.families import get_family  # noqa: E402
 from homeworkflow.util.config import model_settings, DERIVED_TABLE_NAMES  # noqa: E402
 from homeworkflow.design import settings as design_settings  # noqa: E402
 from homeworkflow.design.settings import check_design_config  # noqa: E402
@@ -30,6 +31,12 @@ if config.get("design"):
 RUN = config["run"]
 MODELS = list(config["models"])
 LOGISTIC_MODELS = [m for m in MODELS if config["models"][m]["family"] == "bernoulli"]
+# Other families with a ratio scale (odds or rate ratios) get effects.csv; bernoulli keeps odds_ratios.csv.
+RATIO_MODELS = [
+    m
+    for m in MODELS
+    if m not in LOGISTIC_MODELS and get_family(config["models"][m]["family"]).ratio
+]
 COMPARISONS = config["compare"]
 for comparison, names in COMPARISONS.items():
     unknown = [m for m in names if m not in MODELS]
@@ -130,6 +137,10 @@ def model_config(wildcards):
     return {k: v for k, v in settings.items() if k not in MODEL_OUTPUT_KEYS}
 
 
+def model_family(wildcards):
+    return config["models"][wildcards.model]["family"]
+
+
 def prediction_grids(wildcards):
     return config["models"][wildcards.model].get("predictions", {})
 
@@ -164,6 +175,7 @@ def run_products(wildcards):
         f"{run_dir}/study2/table1.csv",
         *expand(f"{run_dir}/models/{{model}}/summary.csv", model=MODELS),
         *expand(f"{run_dir}/models/{{model}}/odds_ratios.csv", model=LOGISTIC_MODELS),
+        *expand(f"{run_dir}/models/{{model}}/effects.csv", model=RATIO_MODELS),
         *[
             f"{run_dir}/models/{m}/predictions.csv"
             for m in MODELS

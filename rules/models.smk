@@ -75,7 +75,7 @@ rule effects:
         mem_mb=1000,
         runtime=5,
     params:
-        family=lambda wildcards: model_config(wildcards)["family"],
+        family=model_family,
     script:
         "../scripts/effects.py"
 

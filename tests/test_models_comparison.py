@@ -3,6 +3,7 @@ the figure, and the workflow's config checks and rule; with predictions and the 
 check, through the workflow as a user runs it."""
 
 import subprocess
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -183,3 +184,17 @@ def test_comparison_predictions_and_prior_check_through_the_workflow(tmp_path):
     # (and so its rerun trigger) do not carry them.
     dry = subprocess.run([*run.args, "-n"], cwd=run.workdir, capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
+
+
+def test_a_users_count_model_gets_its_rate_ratio_table(tmp_path):
+    """A poisson model of a user's own file: its fit and effects.csv (rate ratios) are in the run."""
+    config = tiny_config()
+    config["models"]["seizures"] = {
+        "data": str(Path(__file__).parent / "data" / "epilepsy.csv"),
+        "formula": "count ~ zAge + zBase * Trt + (1 | patient)",
+        "family": "poisson",
+    }
+    result = dry_run(tmp_path, config)
+    assert result.returncode == 0, result.stderr
+    assert "models/seizures/effects.csv" in result.stdout
+    assert "models/homework/effects.csv" not in result.stdout  # bernoulli keeps odds_ratios.csv
