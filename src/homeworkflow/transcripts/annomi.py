@@ -74,17 +74,23 @@ def annomi_utterances(annomi: pd.DataFrame, review_labels: pd.DataFrame | None =
     return utterances
 
 
+def annotator_votes(annomi: pd.DataFrame) -> pd.DataFrame:
+    """Each annotator's AR label (1.0/0.0, NaN where they did not label it), one row per therapist
+    utterance that several annotators labelled, one column per annotator."""
+    therapist = annomi[annomi["interlocutor"] == "therapist"]
+    votes = therapist.assign(ar=therapist["therapist_input_subtype"].isin(AR_SUBTYPES).astype(float)).pivot_table(
+        index=["transcript_id", "utterance_id"], columns="annotator_id", values="ar", aggfunc="first"
+    )
+    return votes[votes.notna().sum(axis=1) > 1]
+
+
 def annotator_agreement(annomi: pd.DataFrame) -> pd.DataFrame:
     """Each annotator's AR label against the majority of the other annotators.
 
     Uses the therapist utterances of transcripts with several annotators; one row per annotator and
     utterance with `transcript_id`, `annotator_id`, `y_true` (others' majority), `y_pred`.
     """
-    therapist = annomi[annomi["interlocutor"] == "therapist"]
-    labels = therapist.assign(ar=therapist["therapist_input_subtype"].isin(AR_SUBTYPES).astype(float)).pivot_table(
-        index=["transcript_id", "utterance_id"], columns="annotator_id", values="ar", aggfunc="first"
-    )
-    labels = labels[labels.notna().sum(axis=1) > 1]
+    labels = annotator_votes(annomi)
     rows = []
     for annotator in labels.columns:
         own = labels[annotator]

@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve
 from sklearn.model_selection import StratifiedGroupKFold
 
-from homeworkflow.transcripts.annomi import AR_SUBTYPES
+from homeworkflow.transcripts.annomi import annotator_votes
 from homeworkflow.transcripts.detectors import Detector, HumanLabelDetector
 from homeworkflow.transcripts.evaluation import evaluate_detector
 from homeworkflow.transcripts.features import derive_session_features
@@ -149,11 +149,7 @@ def ceiling_predictions(annomi: pd.DataFrame) -> pd.DataFrame:
       label (how well the crowd predicts a single annotator, the label most of AnnoMI has);
     - `ceiling_one_annotator`: one annotator's label as the prediction of the others' majority.
     """
-    therapist = annomi[annomi["interlocutor"] == "therapist"]
-    votes = therapist.assign(ar=therapist["therapist_input_subtype"].isin(AR_SUBTYPES).astype(float)).pivot_table(
-        index=["transcript_id", "utterance_id"], columns="annotator_id", values="ar", aggfunc="first"
-    )
-    votes = votes[votes.notna().sum(axis=1) > 1]
+    votes = annotator_votes(annomi)
     blocks = []
     for annotator in votes.columns:
         own = votes[annotator]

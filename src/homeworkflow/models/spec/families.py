@@ -527,13 +527,17 @@ class Gaussian(Family):
     def likelihood(self, name, eta, params, design):
         import pymc as pm
 
-        return pm.Normal(
-            name,
-            mu=design.y_center + design.y_scale * eta,
-            sigma=design.y_scale * params["sigma_std"],
-            observed=design.y,
-            dims="obs",
-        )
+        return pm.Normal(name, **self._observed_on_data_scale(eta, params, design))
+
+    @staticmethod
+    def _observed_on_data_scale(eta, params, design) -> dict:
+        """Location, scale and the observed outcome, the internal eta and sigma moved to the data scale."""
+        return {
+            "mu": design.y_center + design.y_scale * eta,
+            "sigma": design.y_scale * params["sigma_std"],
+            "observed": design.y,
+            "dims": "obs",
+        }
 
     def log_likelihood(self, y, eta, params, design):
         sigma = np.asarray(params["sigma"])[:, np.newaxis]
@@ -571,14 +575,7 @@ class Student(Gaussian):
     def likelihood(self, name, eta, params, design):
         import pymc as pm
 
-        return pm.StudentT(
-            name,
-            nu=params["nu"],
-            mu=design.y_center + design.y_scale * eta,
-            sigma=design.y_scale * params["sigma_std"],
-            observed=design.y,
-            dims="obs",
-        )
+        return pm.StudentT(name, nu=params["nu"], **self._observed_on_data_scale(eta, params, design))
 
     def log_likelihood(self, y, eta, params, design):
         sigma = np.asarray(params["sigma"])[:, np.newaxis]
