@@ -17,9 +17,9 @@ from homeworkflow.transcripts import (
     load_annomi,
     load_review_labels,
     simulate_transcripts,
-    train_and_evaluate,
     validate_utterances,
 )
+from homeworkflow.transcripts.crossval import ceiling_predictions, out_of_fold, repeated_text, summarise
 
 SPINRAD_AR_PRECISION = 0.76
 
@@ -34,47 +34,62 @@ def annomi():
 
 @pytest.fixture(scope="module")
 def benchmark(annomi):
-    detectors, table = train_and_evaluate(annomi, load_review_labels(), seed=0)
-    print("\n" + table.drop(columns="evaluated_on").round(3).to_string())
-    return detectors, table.set_index(["target", "detector"])
+    """Out of fold over all of AnnoMI (5 folds grouped by transcript, fold seed 0): rules and TF-IDF
+    for both targets, and the annotators' ceiling rows (checked in test_transcripts_encoder.py);
+    one row per (target, detector), all utterances."""
+    utterances = annomi_utterances(annomi, load_review_labels())
+    repeated = pd.Series(
+        repeated_text(utterances),
+        index=utterances["session_id"].astype(str) + "/" + utterances["utterance_order"].astype(str),
+    )
+    tables = []
+    for target in ("action_recommendation", "review"):
+        detectors = {
+            "rules": lambda seed, target=target: RuleBasedDetector(target),
+            "tfidf_logreg": lambda seed, target=target: TrainedDetector(target),
+        }
+        predictions = out_of_fold(utterances, target, detectors, seeds=(0,))
+        if target == "action_recommendation":
+            predictions = pd.concat([predictions, ceiling_predictions(annomi)], ignore_index=True)
+        tables.append(summarise(predictions, repeated, n_boot=200).assign(target=target))
+    table = pd.concat(tables, ignore_index=True)
+    table = table[table["subset"] == "all"]
+    print("\n" + table.round(3).to_string())
+    return table.set_index(["target", "detector"])
 
 
 def test_evaluation_table_has_every_detector_with_sane_values(benchmark):
-    _, table = benchmark
     expected = {
         ("action_recommendation", "rules"),
         ("action_recommendation", "tfidf_logreg"),
-        ("action_recommendation", "tfidf_logreg_precision_target"),
-        ("action_recommendation", "single_annotator"),
+        ("action_recommendation", "ceiling_vote_share"),
+        ("action_recommendation", "ceiling_one_annotator"),
         ("review", "rules"),
         ("review", "tfidf_logreg"),
     }
-    assert set(table.index) == expected
-    for metric in ("precision", "recall", "f1"):
-        values = table[[metric, f"{metric}_low", f"{metric}_high"]].dropna()
+    assert set(benchmark.index) == expected
+    for metric in ("precision", "recall", "f1", "ap", "p_at_r50"):
+        values = benchmark[[metric, f"{metric}_low", f"{metric}_high"]].dropna()
         assert values.apply(lambda c: c.between(0, 1)).all().all()
         assert (values[f"{metric}_low"] <= values[metric] + 1e-9).all()
         assert (values[metric] <= values[f"{metric}_high"] + 1e-9).all()
-    assert (table["n_positive"] > 0).all() and (table["n_evaluated"] > table["n_positive"]).all()
+    assert (benchmark["n_positive"] > 0).all() and (benchmark["n_evaluated"] > benchmark["n_positive"]).all()
 
 
-def test_trained_ar_detector_beats_rules_on_held_out_transcripts(benchmark):
-    _, table = benchmark
-    trained, rules = table.loc[("action_recommendation", "tfidf_logreg")], table.loc[("action_recommendation", "rules")]
-    assert trained["f1"] > rules["f1"]
-    assert trained["recall"] >= 0.5
+def test_trained_ar_detector_beats_rules_out_of_fold(benchmark):
+    trained, rules = benchmark.loc[("action_recommendation", "tfidf_logreg")], benchmark.loc[("action_recommendation", "rules")]
+    assert trained["f1"] > rules["f1"] and trained["ap"] > rules["ap"]
+    assert trained["recall"] >= 0.4
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="AnnoMI's AR labels (advice/options/negotiation) are too noisy: single expert annotators reach "
-    "precision ~0.51 against their colleagues' majority (single_annotator row), so 0.76 at recall 0.5 "
+    "precision ~0.51 against their colleagues' majority (ceiling_one_annotator row), so 0.76 at recall 0.5 "
     "is above the label ceiling for utterance-level TF-IDF models",
 )
 def test_trained_ar_detector_reaches_spinrad_precision_at_half_recall(benchmark):
-    _, table = benchmark
-    rows = table.loc["action_recommendation"].loc[["tfidf_logreg", "tfidf_logreg_precision_target"]]
-    assert ((rows["precision"] >= SPINRAD_AR_PRECISION) & (rows["recall"] >= 0.5)).any()
+    assert benchmark.loc[("action_recommendation", "tfidf_logreg"), "p_at_r50"] >= SPINRAD_AR_PRECISION
 
 
 def test_review_labels_are_enough_and_on_therapist_utterances(annomi):

@@ -3,7 +3,7 @@ and their review (Spinrad et al. 2024). See docs/transcripts.md."""
 
 from homeworkflow.transcripts.annomi import annomi_utterances, load_annomi, load_review_labels
 from homeworkflow.transcripts.detectors import HumanLabelDetector, RuleBasedDetector, TrainedDetector
-from homeworkflow.transcripts.evaluation import evaluate_detector, train_and_evaluate
+from homeworkflow.transcripts.evaluation import evaluate_detector
 from homeworkflow.transcripts.features import derive_session_features
 from homeworkflow.transcripts.synthetic import simulate_transcripts
 from homeworkflow.transcripts.utterances import TranscriptInputError, validate_utterances
@@ -19,6 +19,5 @@ __all__ = [
     "load_annomi",
     "load_review_labels",
     "simulate_transcripts",
-    "train_and_evaluate",
     "validate_utterances",
 ]

@@ -82,29 +82,3 @@ def annotator_votes(annomi: pd.DataFrame) -> pd.DataFrame:
         index=["transcript_id", "utterance_id"], columns="annotator_id", values="ar", aggfunc="first"
     )
     return votes[votes.notna().sum(axis=1) > 1]
-
-
-def annotator_agreement(annomi: pd.DataFrame) -> pd.DataFrame:
-    """Each annotator's AR label against the majority of the other annotators.
-
-    Uses the therapist utterances of transcripts with several annotators; one row per annotator and
-    utterance with `transcript_id`, `annotator_id`, `y_true` (others' majority), `y_pred`.
-    """
-    labels = annotator_votes(annomi)
-    rows = []
-    for annotator in labels.columns:
-        own = labels[annotator]
-        others = labels.drop(columns=annotator)
-        keep = own.notna().to_numpy()
-        majority = others.mean(axis=1).to_numpy() >= 0.5
-        rows.append(
-            pd.DataFrame(
-                {
-                    "transcript_id": labels.index.get_level_values("transcript_id")[keep],
-                    "annotator_id": annotator,
-                    "y_true": majority[keep],
-                    "y_pred": own.to_numpy()[keep] == 1,
-                }
-            )
-        )
-    return pd.concat(rows, ignore_index=True)
