@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,7 +142,7 @@ def test_from_config_defaults_and_data_key_ignored():
         0.9,
     )
     assert spec.gate.max_rhat == 1.01 and spec.gate.on_fail == "warn"
-    assert spec.save_group_effects and spec.mass_matrix == "low_rank"
+    assert spec.save_group_effects and spec.mass_matrix == "auto"
 
 
 @pytest.mark.parametrize("mass_matrix, low_rank", [("low_rank", True), ("diagonal", False)])
@@ -332,3 +333,45 @@ def test_per_term_prior_keeps_coefficient_order(data):
     draw = pm.draw(model["b_std"], random_seed=1)
     assert d.terms == ["age", "arm[control]", "arm[pdt]", "score"]
     assert draw[2] == pytest.approx(100.0) and np.all(np.abs(np.delete(draw, 2)) < 20)
+
+
+@pytest.mark.parametrize(
+    "file, formula, family, chosen, reason",
+    [
+        ("sleepstudy.csv", "Reaction ~ Days + (Days | Subject)", "gaussian", "diagonal", "correlated group effects over Subject"),
+        ("sleepstudy.csv", "Reaction ~ Days + (Days || Subject)", "gaussian", "low_rank", "no correlated bar"),
+        ("epilepsy.csv", "count ~ zAge + (1 | patient)", "poisson", "low_rank", "no correlated bar"),
+    ],
+)
+def test_auto_mass_matrix_is_diagonal_for_correlated_bars_only(file, formula, family, chosen, reason):
+    from homeworkflow.models.backend.sampling import choose_mass_matrix
+
+    design = build_design(pd.read_csv(Path(__file__).parent / "data" / file), formula, family, {})
+    choice, why = choose_mass_matrix(design)
+    assert choice == chosen and reason in why
+
+
+def test_the_automatic_choice_reaches_the_sampler_and_an_explicit_one_is_kept(monkeypatch):
+    import homeworkflow.models.fit as fit
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def sampler(model, spec, threads, rebuild):
+        seen.append(spec.mass_matrix)
+        raise Stop
+
+    monkeypatch.setattr(fit, "run_sampler", sampler)
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60), "g": [f"g{i % 6}" for i in range(60)]})
+    for formula, setting, expected in [
+        ("y ~ x + (1 + x | g)", "auto", "diagonal"),
+        ("y ~ x + (1 | g)", "auto", "low_rank"),
+        ("y ~ x + (1 + x | g)", "low_rank", "low_rank"),
+    ]:
+        spec = ModelSpec.from_config("m", {"formula": formula, "family": "gaussian", "mass_matrix": setting})
+        with pytest.raises(Stop):
+            fit.fit_model(data, spec)
+        assert seen[-1] == expected

@@ -3,6 +3,7 @@ prior predictive check of the same model."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -16,7 +17,7 @@ import pymc as pm
 import xarray as xr
 
 from .backend.build import build_model, log_likelihood, to_data_scale
-from .backend.sampling import run_sampler
+from .backend.sampling import choose_mass_matrix, run_sampler
 from .errors import ConvergenceError
 from .posterior.summaries import diagnostics, effect_table, ppc_table, summary_table, variance_partition_table
 from .spec.families import Family, get_family
@@ -49,6 +50,10 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
     data (a workflow job; not worth it for data fitted once, such as simulation replicates)."""
     start = time.perf_counter()
     family, design, priors = model_inputs(data, spec)
+    mass_matrix_reason = None  # set when chosen from the design (mass_matrix: auto)
+    if spec.mass_matrix == "auto":
+        chosen, mass_matrix_reason = choose_mass_matrix(design)
+        spec = dataclasses.replace(spec, mass_matrix=chosen)
     build = functools.partial(build_model, design, family, priors)
     sampled, timings = run_sampler(build(), spec, threads, build if disk_cache else None)
 
@@ -79,6 +84,8 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
     timings["postprocess_s"] = time.perf_counter() - post_start
     timings["total_s"] = time.perf_counter() - start
     diag.update(_run_info(spec, design, threads), **timings)
+    if mass_matrix_reason and spec.sampler == "nutpie":
+        diag["mass_matrix_reason"] = mass_matrix_reason
     if diag["n_gradient_evals"]:
         diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
     _apply_gate(result)

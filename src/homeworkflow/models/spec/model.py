@@ -10,8 +10,9 @@ from .families import FAMILIES, get_family, split_trials
 from .priors import Prior, parse_priors
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
-# nutpie's mass-matrix adaptation; PyMC and numpyro always adapt a diagonal one.
-MASS_MATRICES = ("low_rank", "diagonal")
+# nutpie's mass-matrix adaptation ("auto": chosen from the design, backend.sampling.choose_mass_matrix);
+# PyMC and numpyro always adapt a diagonal one.
+MASS_MATRICES = ("auto", "low_rank", "diagonal")
 DEFAULT_SEED = 1
 
 
@@ -59,7 +60,7 @@ class ModelSpec:
     tune: int = 1000
     seed: int = DEFAULT_SEED
     target_accept: float = 0.9
-    mass_matrix: str = "low_rank"
+    mass_matrix: str = "auto"
     gate: Gate = field(default_factory=Gate)
     save_group_effects: bool = True
     save_log_likelihood: bool = True
