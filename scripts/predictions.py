@@ -6,7 +6,7 @@ import arviz as az
 import pandas as pd
 
 from homeworkflow.models import ModelSpec
-from homeworkflow.models.posterior.predictions import Grid, expected_outcome, grid_rows, summarise
+from homeworkflow.models.posterior.predictions import Grid, expected_outcome, grid_columns, grid_rows, summarise
 from homeworkflow.presentation.figures.models import conditional_effects_figure
 from homeworkflow.presentation.figures.style import save_figure
 from homeworkflow.util.io import read_table, write_table
@@ -24,7 +24,8 @@ with logging_to(snakemake.log[0]) as log:
         grid = Grid.from_config(model, name, dict(cfg), rows)
         new_rows = grid_rows(grid, data, spec.formula, spec.reference_levels)
         table = summarise(grid, new_rows, expected_outcome(posterior, data, new_rows, spec, grid.groups, spec.seed))
-        varied = [c for c in table.columns[2:-3] if table[c].nunique() > 1] or list(table.columns[2:3])
+        columns = grid_columns(grid, new_rows)
+        varied = [c for c in columns if table[c].nunique() > 1] or columns[:1]
         figures[name] = conditional_effects_figure(table, varied, f"expected {model.replace('_', ' ')}")
         tables.append(table)
         log.info("grid %s: %d rows, groups %s", name, len(table), grid.groups)

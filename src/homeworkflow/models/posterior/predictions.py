@@ -230,10 +230,14 @@ def _correlation_matrices(draws: xr.Dataset, block) -> np.ndarray:
     return matrices
 
 
+def grid_columns(grid: Grid, rows: pd.DataFrame) -> list[str]:
+    """The grid's own columns among its new rows: the named values, or the file's predictors."""
+    return list(grid.values) if grid.rows is None else [c for c in grid.rows.columns if c in rows]
+
+
 def summarise(grid: Grid, rows: pd.DataFrame, draws: np.ndarray) -> pd.DataFrame:
     """The grid's own columns, then the posterior mean and 95% interval of E[y] per row."""
-    shown = list(grid.values) if grid.rows is None else [c for c in grid.rows.columns if c in rows]
-    table = rows[shown].copy()
+    table = rows[grid_columns(grid, rows)].copy()
     table.insert(0, "grid", grid.name)
     table.insert(1, "groups", grid.groups)
     table["estimate"] = draws.mean(axis=1)
