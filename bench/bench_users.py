@@ -46,6 +46,11 @@ RUNS = ["workflow-cold", "workflow-warm", "pymc", "nutpie"]
 # name: (file, formula as a user writes it, family)
 SETS = {
     "contraception": ("contraception.csv", "use ~ age + I(age^2) + urban + livch + (1 | district)", "bernoulli"),
+    "guimmun": (
+        "guimmun.csv",
+        "immun ~ kid2p + mom25p + ord + ethn + momEd + husEd + momWork + rural + pcInd81 + (1 | mom) + (1 | comm)",
+        "bernoulli",
+    ),
     "exam": ("exam.csv", "normexam ~ standLRT + sex + schgend + (1 | school)", "gaussian"),
     "sleepstudy": ("sleepstudy.csv", "Reaction ~ Days + (Days | Subject)", "gaussian"),
     "sleepstudy_student": ("sleepstudy.csv", "Reaction ~ Days + (Days | Subject)", "student"),
@@ -131,13 +136,17 @@ def hand_written_model(name: str):
             else:
                 pm.Normal("y", mu, sigma, observed=df["Reaction"].to_numpy())
         return model, ["Intercept", "b_Days", "sd"]
-    X, group, y, extra = _fixed_design(name, df)
-    groups, levels = pd.factorize(group)
-    with pm.Model(coords={"term": list(X.columns), "level": levels}) as model:
+    X, grouping, y, extra = _fixed_design(name, df)
+    factors = {column: pd.factorize(values) for column, values in grouping.items()}
+    coords = {"term": list(X.columns), "factor": list(factors)}
+    coords |= {f"level_{column}": levels for column, (_, levels) in factors.items()}
+    with pm.Model(coords=coords) as model:
         b = pm.Normal("b", 0, 2.5, dims="term")
-        sd = pm.HalfNormal("sd", 2.5)
-        z = pm.Normal("z", 0, 1, dims="level")
-        eta = pm.math.dot(X.to_numpy(float), b) + z[groups] * sd
+        sd = pm.HalfNormal("sd", 2.5, dims="factor")
+        eta = pm.math.dot(X.to_numpy(float), b)
+        for k, (column, (index, _)) in enumerate(factors.items()):
+            z = pm.Normal(f"z_{column}", 0, 1, dims=f"level_{column}")
+            eta = eta + z[index] * sd[k]
         names = ["b", "sd"]
         if family == "cumulative":
             cutpoints = pm.Normal(
@@ -164,7 +173,17 @@ def hand_written_model(name: str):
 
 
 def _fixed_design(name: str, df: pd.DataFrame):
-    """Population-level columns by hand (dummies for factors), the grouping column, the outcome."""
+    """Population-level columns by hand (dummies for factors), the grouping columns by name, the
+    outcome, and binomial trials."""
+    if name == "guimmun":
+        factors = ["kid2p", "mom25p", "ord", "ethn", "momEd", "husEd", "momWork", "rural"]
+        X = pd.get_dummies(df[factors].astype(str), drop_first=True).join(df["pcInd81"])
+        return X, df[["mom", "comm"]], (df["immun"] == "Y").astype(int).to_numpy(), None
+    X, group, y, extra = _one_factor_design(name, df)
+    return X, group.to_frame(), y, extra
+
+
+def _one_factor_design(name: str, df: pd.DataFrame):
     if name == "contraception":
         X = pd.DataFrame({"age": df["age"], "age2": df["age"] ** 2, "urbanY": df["urban"] == "Y"})
         X = X.join(pd.get_dummies(df["livch"], prefix="livch", drop_first=True))

@@ -1,18 +1,27 @@
-"""Rule adapter: fit one configured multilevel model and write its outputs."""
+"""Rule adapter: fit one configured multilevel model and write its outputs; the job's log
+ends with the seconds of each stage (JobStages)."""
 
 from pathlib import Path
 
-from homeworkflow.util.logs import logging_to
+from homeworkflow.util.logs import JobStages, logging_to
 from homeworkflow.models.backend.cache import configure_compile_cache
 
+stages = JobStages()
 # Before PyTensor or numba are imported: a persistent compile cache of this model's own.
 configure_compile_cache(Path(snakemake.params.compile_cache))
 
 from homeworkflow.util.io import read_table  # noqa: E402
-from homeworkflow.models import ModelSpec, fit_model, write_model_outputs  # noqa: E402
+from homeworkflow.models import ModelSpec, write_model_outputs  # noqa: E402
+from homeworkflow.models.fit import fit_model  # noqa: E402 (imports PyMC, PyTensor, ArviZ)
 
+stages.mark("imports")
 with logging_to(snakemake.log[0]) as log:
     spec = ModelSpec.from_config(snakemake.wildcards.model, dict(snakemake.params.settings))
     data = read_table(snakemake.input.data, missing_codes=snakemake.params.missing_codes)
+    stages.mark("read")
     result = fit_model(data, spec, threads=snakemake.threads, disk_cache=True)
+    stages.add({stage: result.diagnostics[f"{stage}_s"] for stage in ("design", "compile", "sampling", "postprocess")})
+    result.diagnostics["job_stages_s"] = dict(stages.seconds)
     write_model_outputs(result, Path(snakemake.output.summary).parent)
+    stages.mark("write")
+    stages.log(log)

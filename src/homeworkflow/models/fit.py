@@ -17,7 +17,8 @@ import pymc as pm
 import xarray as xr
 
 from .backend.build import build_model, log_likelihood, to_data_scale
-from .backend.sampling import choose_mass_matrix, run_sampler
+from .backend.geometry import choose_geometry
+from .backend.sampling import run_sampler
 from .errors import ConvergenceError
 from .posterior.summaries import diagnostics, effect_table, ppc_table, summary_table, variance_partition_table
 from .spec.families import Family, get_family
@@ -50,12 +51,13 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
     data (a workflow job; not worth it for data fitted once, such as simulation replicates)."""
     start = time.perf_counter()
     family, design, priors = model_inputs(data, spec)
-    mass_matrix_reason = None  # set when chosen from the design (mass_matrix: auto)
-    if spec.mass_matrix == "auto":
-        chosen, mass_matrix_reason = choose_mass_matrix(design)
-        spec = dataclasses.replace(spec, mass_matrix=chosen)
-    build = functools.partial(build_model, design, family, priors)
-    sampled, timings = run_sampler(build(), spec, threads, build if disk_cache else None)
+    geometry = choose_geometry(design, spec.centring, spec.mass_matrix, spec.sampler)
+    spec = dataclasses.replace(spec, mass_matrix=geometry.mass_matrix)
+    build = functools.partial(build_model, design, family, priors, geometry.centred)
+    model = build()
+    design_s = time.perf_counter() - start
+    sampled, timings = run_sampler(model, spec, threads, build if disk_cache else None)
+    timings = {"design_s": design_s, **timings}
 
     post_start = time.perf_counter()
     loglik = (
@@ -84,8 +86,12 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
     timings["postprocess_s"] = time.perf_counter() - post_start
     timings["total_s"] = time.perf_counter() - start
     diag.update(_run_info(spec, design, threads), **timings)
-    if mass_matrix_reason and spec.sampler == "nutpie":
-        diag["mass_matrix_reason"] = mass_matrix_reason
+    diag["centring"] = {
+        e.label: "centred" if centred else "non_centred" for e, centred in zip(design.group_effects, geometry.centred)
+    }
+    diag["geometry_reasons"] = {
+        key: why for key, why in geometry.reasons.items() if key != "mass_matrix" or spec.sampler == "nutpie"
+    }
     if diag["n_gradient_evals"]:
         diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
     _apply_gate(result)

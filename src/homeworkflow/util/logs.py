@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from pathlib import Path
 
 
@@ -32,3 +33,35 @@ def logging_to(log_path: str | Path):
         finally:
             sys.stderr = saved_stderr
             root.removeHandler(handler)
+
+
+class JobStages:
+    """Wall-clock seconds of a job's stages, in order: `mark(stage)` ends the stage running since
+    the previous mark. The first stage, `start`, runs from the process's creation (interpreter
+    start and Snakemake's script preamble) to the JobStages' own creation."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._last = time.perf_counter()
+        self.seconds = {"start": max(0.0, time.time() - psutil.Process().create_time())}
+
+    def mark(self, stage: str) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
+        return self.seconds[stage]
+
+    def add(self, stages: dict[str, float]) -> None:
+        """Split the stage about to be marked: `stages` already measured inside it (say, a
+        library call's own timings) are recorded as they are, and the next `mark` gets the rest."""
+        for stage, seconds in stages.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+            self._last += seconds
+
+    def log(self, log: logging.Logger, inside: str = "sampling") -> None:
+        """One line per stage, and the total outside stage `inside`."""
+        for stage, seconds in self.seconds.items():
+            log.info("stage %-12s %7.2f s", stage, seconds)
+        outside = sum(s for stage, s in self.seconds.items() if stage != inside)
+        log.info("job: %.2f s outside %s, %.2f s in all", outside, inside, sum(self.seconds.values()))

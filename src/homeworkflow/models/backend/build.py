@@ -10,6 +10,8 @@ family's parameters (families.FamilyParameter.internal: `sigma_std`, `nu`, `shap
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -43,9 +45,22 @@ def make_coords(design: Design) -> dict[str, list]:
     return coords
 
 
-def build_model(design: Design, family: str | Family, priors: ResolvedPriors) -> pm.Model:
-    """Non-centred multilevel GLM; the likelihood is on the data scale (so is the log-likelihood)."""
+def build_model(
+    design: Design, family: str | Family, priors: ResolvedPriors, centred: Sequence[bool] = ()
+) -> pm.Model:
+    """Multilevel GLM; the likelihood is on the data scale (so is the log-likelihood).
+
+    Group effects are non-centred (`z_k` unit normal, r_k = z_k * sd_k) except those flagged in
+    `centred` (one flag per group effect; effects in a correlation block are always non-centred):
+    those sample r_k ~ Normal(0, sd_k) as `r_std_k` and keep z_k = r_k / sd_k as a deterministic,
+    so every later step reads the same variables."""
     family = get_family(family)
+    centred = list(centred) or [False] * len(design.group_effects)
+    if len(centred) != len(design.group_effects):
+        raise ValueError(f"centred: one flag per group effect ({len(design.group_effects)}), got {len(centred)}")
+    in_blocks = {k for block in design.correlation_blocks for k in block.members}
+    if any(centred[k] for k in in_blocks):
+        raise ValueError("effects of a correlated bar are non-centred only")
     with pm.Model(coords=make_coords(design)) as model:
         has_intercept = design.has_intercept and family.intercept_parameter
         intercept = _rv("Intercept_std", priors.intercept) if has_intercept else 0.0
@@ -53,7 +68,13 @@ def build_model(design: Design, family: str | Family, priors: ResolvedPriors) ->
         effects = []
         if design.group_effects:
             sd = _prior_vector("sd_std", priors.sds, "sd_term")
-            z = [pm.Normal(f"z_{k}", 0.0, 1.0, dims=e.factor) for k, e in enumerate(design.group_effects)]
+            z, centred_effects = [], {}
+            for k, effect in enumerate(design.group_effects):
+                if centred[k]:
+                    centred_effects[k] = pm.Normal(f"r_std_{k}", 0.0, sd[k], dims=effect.factor)
+                    z.append(pm.Deterministic(f"z_{k}", centred_effects[k] / sd[k], dims=effect.factor))
+                else:
+                    z.append(pm.Normal(f"z_{k}", 0.0, 1.0, dims=effect.factor))
             if len(priors.cors) != len(design.correlation_blocks):
                 raise ValueError("resolve_priors needs cor_groups: one LKJ prior per correlation block")
             rows = []
@@ -62,6 +83,8 @@ def build_model(design: Design, family: str | Family, priors: ResolvedPriors) ->
                 entries = lkj_cholesky(f"cor_chol_{b}", n, **prior.kwargs)
                 rows.append(cholesky_rows([entries[k] for k in range(n_entries(n))], n))
             effects = group_effect_values(design, sd, z, rows)
+            for k, values in centred_effects.items():
+                effects[k] = values
         eta = linear_predictor(design, intercept, beta, effects)
         params = {
             p.internal: _rv(p.internal, priors.family[p.name], **family.pymc_parameter_options(p, design))

@@ -19,7 +19,6 @@ import arviz as az
 import pymc as pm
 from threadpoolctl import threadpool_limits
 
-from ..spec.formula import Design
 from ..spec.model import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -96,23 +95,6 @@ def _spec_options(spec: ModelSpec, threads: int) -> dict:
         "seed": spec.seed,
         "target_accept": spec.target_accept,
     }
-
-
-def choose_mass_matrix(design: Design) -> tuple[str, str]:
-    """nutpie's mass-matrix adaptation for `mass_matrix: auto`, and why.
-
-    Low-rank by default: it follows the correlations that non-centred effects of data-rich groups
-    have with their SD (exam: min bulk ESS 1294 against 514 diagonal; epilepsy poisson: R-hat 1.019
-    and ESS 246 diagonal, in agreement with brms low-rank). Diagonal for a model with a correlated
-    bar `(1 + x | g)`: there the low-rank adaptation mixed the correlation about half as well
-    (sleepstudy, seeds 1-5: bulk ESS 444-505 and R-hat up to 1.014, 1.022 in bench_users, against
-    745-896 and <= 1.006 diagonal). The choice is a first step of issue 22, which asks for one
-    made from the data for every model.
-    """
-    if design.correlation_blocks:
-        factors = ", ".join(sorted({block.factor for block in design.correlation_blocks}))
-        return "diagonal", f"correlated group effects over {factors}: the diagonal adaptation mixes their correlation better"
-    return "low_rank", "no correlated bar: the low-rank adaptation follows the non-centred effects' correlation with their SD"
 
 
 def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None):

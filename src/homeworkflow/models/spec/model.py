@@ -10,9 +10,11 @@ from .families import FAMILIES, get_family, split_trials
 from .priors import Prior, parse_priors
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
-# nutpie's mass-matrix adaptation ("auto": chosen from the design, backend.sampling.choose_mass_matrix);
+# nutpie's mass-matrix adaptation ("auto": chosen from the data, backend/geometry.py);
 # PyMC and numpyro always adapt a diagonal one.
 MASS_MATRICES = ("auto", "low_rank", "diagonal")
+# Group intercepts' parametrisation, for all factors or per factor ("auto": chosen from the data).
+CENTRINGS = ("auto", "centred", "non_centred")
 DEFAULT_SEED = 1
 
 
@@ -61,6 +63,7 @@ class ModelSpec:
     seed: int = DEFAULT_SEED
     target_accept: float = 0.9
     mass_matrix: str = "auto"
+    centring: str | dict[str, str] = "auto"  # one of CENTRINGS, or grouping factor -> one of them
     gate: Gate = field(default_factory=Gate)
     save_group_effects: bool = True
     save_log_likelihood: bool = True
@@ -116,6 +119,9 @@ class ModelSpec:
             fail(f"target_accept must lie in (0, 1), got {self.target_accept!r}")
         if self.mass_matrix not in MASS_MATRICES:
             fail(f"mass_matrix must be one of {MASS_MATRICES}, got {self.mass_matrix!r}")
+        choices = self.centring.values() if isinstance(self.centring, dict) else [self.centring]
+        if not isinstance(self.centring, (str, dict)) or any(c not in CENTRINGS for c in choices):
+            fail(f"centring must be one of {CENTRINGS} or a mapping of grouping factor to one of them, got {self.centring!r}")
         if not isinstance(self.reference_levels, dict):
             fail("reference_levels must be a mapping of column -> level")
         for key in ("save_group_effects", "save_log_likelihood"):
