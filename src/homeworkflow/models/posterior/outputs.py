@@ -25,7 +25,9 @@ def write_model_outputs(result: FitResult, outdir: Path) -> None:
     for name, table in tables.items():
         if table is not None:
             _write_atomic(outdir / name, lambda path, table=table: table.to_csv(path, index=False))
-    _write_atomic(outdir / "posterior.nc", result.idata.to_netcdf)
+    # Uncompressed: zlib saved 6% of a 127 MB posterior (guImmun: 1,774 parameters and the
+    # log-likelihood) for 3.2 s of the job; uncompressed it takes 0.2 s.
+    _write_atomic(outdir / "posterior.nc", lambda path: result.idata.to_netcdf(path, compress=False))
     _write_atomic(
         outdir / "diagnostics.json",
         lambda path: Path(path).write_text(json.dumps(result.diagnostics, indent=2) + "\n"),
