@@ -137,6 +137,10 @@ def hand_written_model(name: str):
                 pm.Normal("y", mu, sigma, observed=df["Reaction"].to_numpy())
         return model, ["Intercept", "b_Days", "sd"]
     X, grouping, y, extra = _fixed_design(name, df)
+    # Standardised numeric columns, as PyMC's examples advise: unscaled, contraception's age^2
+    # (up to 378) left every PyMC draw divergent.
+    numeric = [c for c in X.columns if X[c].dtype.kind == "f"]
+    X[numeric] = (X[numeric] - X[numeric].mean()) / X[numeric].std()
     factors = {column: pd.factorize(values) for column, values in grouping.items()}
     coords = {"term": list(X.columns), "factor": list(factors)}
     coords |= {f"level_{column}": levels for column, (_, levels) in factors.items()}
