@@ -17,9 +17,9 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from .bernoulli_logit import bernoulli_logit
+from .bernoulli_logit import bernoulli_logit, binomial_logit
 from .lkj import cholesky_rows, correlations, lkj_cholesky, n_entries
-from ..spec.families import Bernoulli, Family, get_family
+from ..spec.families import Bernoulli, Binomial, Family, get_family
 from ..spec.formula import Design
 from ..spec.priors import Prior, ResolvedPriors
 
@@ -92,6 +92,8 @@ def build_model(
         }
         if isinstance(family, Bernoulli):  # the fused kernel replaces the family's pm.Bernoulli
             pm.CustomDist(design.outcome, eta, logp=bernoulli_logit_logp, observed=design.y, dims="obs")
+        elif isinstance(family, Binomial):  # and the family's pm.Binomial
+            pm.CustomDist(design.outcome, design.trials, eta, logp=binomial_logit_logp, observed=design.y, dims="obs")
         else:
             family.likelihood(design.outcome, eta, params, design)
     return model
@@ -101,6 +103,13 @@ def bernoulli_logit_logp(y, eta):
     """log Bernoulli(y | logit^-1(eta)) = y * eta - log(1 + e^eta), from the fused kernel of
     `bernoulli_logit` (value and derivative from one exponential per observation)."""
     return bernoulli_logit(y, eta)[0]
+
+
+def binomial_logit_logp(y, trials, eta):
+    """log Binomial(y | trials, logit^-1(eta)) = log C(trials, y) + y * eta - trials * log(1 + e^eta),
+    from the fused kernel of `binomial_logit` (the constant folds at compile time: y and trials are data)."""
+    choose = pt.gammaln(trials + 1) - pt.gammaln(y + 1) - pt.gammaln(trials - y + 1)
+    return choose + binomial_logit(y, trials, eta)[0]
 
 
 def log_likelihood(internal: xr.Dataset, design: Design, family: str | Family, block: int = 250) -> xr.Dataset:
