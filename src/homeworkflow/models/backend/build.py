@@ -17,6 +17,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from . import digamma  # noqa: F401 (registers a numba digamma that can be cached, for Psi)
 from .bernoulli_logit import bernoulli_logit, binomial_logit
 from .lkj import cholesky_rows, correlations, lkj_cholesky, n_entries
 from ..spec.families import Bernoulli, Binomial, Family, get_family
