@@ -11,10 +11,12 @@ negative binomial, inhaler cumulative) and each seed, one run of each, one after
 - `pymc`: a plain hand-written PyMC model of the same formula (non-centred group effects, the
   priors a user copies from PyMC's examples) sampled with `pm.sample()` defaults, in a fresh Python
   process; wall = the whole process (imports, model, sampling).
+- `pymc-cold`: the same with an empty PyTensor compile cache, as on a machine that never ran PyMC
+  (`pymc` keeps the cache of earlier runs, so for it the model's C code is usually compiled).
 - `nutpie`: the same model with `pm.sample(nuts_sampler="nutpie")` and nutpie's defaults.
 
 min bulk ESS is over the population-level terms (intercepts or thresholds, coefficients) and the
-group SDs. ESS/s = min bulk ESS / wall. Ratios are against `pymc` and `nutpie` of the same set and
+group SDs. ESS/s = min bulk ESS / wall. Ratios are against `pymc`, `pymc-cold` and `nutpie` of the same set and
 seed; the summary row per set takes medians over seeds.
 
     .venv/bin/python bench/bench_users.py [--sets cbpp inhaler] [--seeds 1 2 3] [--runs workflow-warm pymc]
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,7 +44,7 @@ from common import ROOT, save  # noqa: E402
 DATA = ROOT / "tests" / "data"
 SCRATCH = ROOT / ".cache" / "bench_users"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-RUNS = ["workflow-cold", "workflow-warm", "pymc", "nutpie"]
+RUNS = ["workflow-cold", "workflow-warm", "pymc", "pymc-cold", "nutpie"]
 
 # name: (file, formula as a user writes it, family)
 SETS = {
@@ -95,13 +98,22 @@ def workflow_run(name: str, seed: int, cold: bool) -> dict:
     }
 
 
-def hand_written_run(name: str, seed: int, sampler: str) -> dict:
-    """A fresh process that builds the hand-written model and samples it; wall of the process."""
+def hand_written_run(name: str, seed: int, run: str) -> dict:
+    """A fresh process that builds the hand-written model and samples it; wall of the process.
+    `pymc-cold`: PyMC with an empty PyTensor compile cache (its C code compiled afresh), as on a
+    machine that has never run PyMC; `pymc` and `nutpie` keep the user's cache."""
+    sampler = run.removesuffix("-cold")
+    env = dict(os.environ)
+    if run.endswith("-cold"):
+        compiledir = SCRATCH / name / "pytensor-cold"
+        shutil.rmtree(compiledir, ignore_errors=True)
+        env["PYTENSOR_FLAGS"] = f"base_compiledir={compiledir}"
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps({"set": name, "seed": seed, "sampler": sampler})],
         capture_output=True,
         text=True,
+        env=env,
     )
     wall = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if line.startswith("ROW ")]
@@ -247,7 +259,7 @@ def ratios(rows: list[dict]) -> list[dict]:
         median = group.groupby("run")["ess_per_s"].median()
         row = {"set": name, "seeds": int(group["seed"].nunique())}
         for what in ("workflow-warm", "workflow-cold"):
-            for base in ("pymc", "nutpie"):
+            for base in ("pymc", "pymc-cold", "nutpie"):
                 if what in median and base in median:
                     row[f"{what}/{base}"] = round(float(median[what] / median[base]), 2)
         out.append(row)
