@@ -1,7 +1,8 @@
 """Build the PyMC model from a Design, and map its internal parameters back to the data's scale.
 
 Internal parameters (all on the standardised scale): `Intercept_std`, `b_std` (dim "term"),
-`sd_std` (dim "sd_term"), `z_<k>` (unit normal per level of group effect k, non-centred),
+`sd_std` (dim "sd_term"), `z_<k>` (unit normal per level of group effect k, non-centred; or
+`r_std_<k>`, the effect itself, when centred, with `z_<k>` its deterministic),
 `cor_chol_<b>` (the Cholesky factor of correlation block b's correlation matrix, its strictly lower
 entries; backend/lkj.py) and the
 family's parameters (families.FamilyParameter.internal: `sigma_std`, `nu`, `shape`, `phi`,
