@@ -95,6 +95,7 @@ def workflow_run(name: str, seed: int, cold: bool) -> dict:
         "max_rhat": float(summary["r_hat"].max()),
         "divergences": diagnostics["divergences"],
         "sampling_s": diagnostics.get("sampling_s"),
+        "job_outside_sampling_s": sum(s for stage, s in diagnostics["job_stages_s"].items() if stage != "sampling"),
     }
 
 
