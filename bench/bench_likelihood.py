@@ -82,6 +82,8 @@ def poisson_log_op():
     from pytensor.link.numba.dispatch import basic as numba_basic
     from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
+    from homeworkflow.models.backend.bernoulli_logit import c_vector_outputs
+
     class PoissonLog(COp):
         __props__ = ()
 
@@ -96,18 +98,7 @@ def poisson_log_op():
             (y, eta), (loglik, residual) = inputs, outputs
             return f"""
             {{
-                npy_intp n = PyArray_DIMS({eta})[0];
-                PyArrayObject** outs[2] = {{&{loglik}, &{residual}}};
-                for (int k = 0; k < 2; ++k) {{
-                    PyArrayObject* o = *outs[k];
-                    if (!o || PyArray_DIMS(o)[0] != n || !PyArray_IS_C_CONTIGUOUS(o)) {{
-                        Py_XDECREF(o);
-                        *outs[k] = (PyArrayObject*)PyArray_EMPTY(1, &n, NPY_FLOAT64, 0);
-                        if (!*outs[k]) {{ {sub["fail"]} }}
-                    }}
-                }}
-                double* ll = (double*)PyArray_DATA({loglik});
-                double* res = (double*)PyArray_DATA({residual});
+                {c_vector_outputs(eta, loglik, residual, sub["fail"])}
                 for (npy_intp i = 0; i < n; ++i) {{
                     double x = *(double*)PyArray_GETPTR1({eta}, i);
                     double yi = *(double*)PyArray_GETPTR1({y}, i);

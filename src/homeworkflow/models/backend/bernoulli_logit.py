@@ -29,6 +29,25 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 KERNEL_VERSION = 2  # bump when the numba or C kernel changes, so cached compilations are not reused
 
 
+
+def c_vector_outputs(eta: str, loglik: str, residual: str, fail: str) -> str:
+    """C code declaring `n` (the length of vector `eta`) and `ll`, `res` (the data of two float64
+    outputs of that length, allocated unless the ones given fit)."""
+    return f"""
+            npy_intp n = PyArray_DIMS({eta})[0];
+            PyArrayObject** outs[2] = {{&{loglik}, &{residual}}};
+            for (int k = 0; k < 2; ++k) {{
+                PyArrayObject* o = *outs[k];
+                if (!o || PyArray_DIMS(o)[0] != n || !PyArray_IS_C_CONTIGUOUS(o)) {{
+                    Py_XDECREF(o);
+                    *outs[k] = (PyArrayObject*)PyArray_EMPTY(1, &n, NPY_FLOAT64, 0);
+                    if (!*outs[k]) {{ {fail} }}
+                }}
+            }}
+            double* ll = (double*)PyArray_DATA({loglik});
+            double* res = (double*)PyArray_DATA({residual});"""
+
+
 class BinomialLogit(COp):
     """(loglik, residual) = (y * eta - n * log(1 + e^eta), y - n * sigmoid(eta)), elementwise on
     vectors y, n (trials) and eta; inputs (y, trials, eta)."""
@@ -64,18 +83,7 @@ class BinomialLogit(COp):
         fail = sub["fail"]
         return f"""
         {{
-            npy_intp n = PyArray_DIMS({eta})[0];
-            PyArrayObject** outs[2] = {{&{loglik}, &{residual}}};
-            for (int k = 0; k < 2; ++k) {{
-                PyArrayObject* o = *outs[k];
-                if (!o || PyArray_DIMS(o)[0] != n || !PyArray_IS_C_CONTIGUOUS(o)) {{
-                    Py_XDECREF(o);
-                    *outs[k] = (PyArrayObject*)PyArray_EMPTY(1, &n, NPY_FLOAT64, 0);
-                    if (!*outs[k]) {{ {fail} }}
-                }}
-            }}
-            double* ll = (double*)PyArray_DATA({loglik});
-            double* res = (double*)PyArray_DATA({residual});
+            {c_vector_outputs(eta, loglik, residual, fail)}
             for (npy_intp i = 0; i < n; ++i) {{
                 double x = *(double*)PyArray_GETPTR1({eta}, i);
                 double yi = *(double*)PyArray_GETPTR1({y}, i);
