@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -82,22 +83,61 @@ def test_disk_cache_gives_the_same_draws_cold_and_warm(tmp_path):
 def test_disk_cache_falls_back_to_compiling_here_when_the_child_fails(monkeypatch, caplog):
     modes = []
 
-    def cold_cache(model, cache_mode, kwargs):
+    def cold_cache(model, cache_mode, kwargs, fill_cache=None):
         modes.append(cache_mode)
         if cache_mode == "load":
+            fill_cache()
             raise nutpie_numba._NotCached("callback")
         return compile_(model, cache_mode, kwargs)
 
-    def failing_child(rebuild, kwargs):
-        raise subprocess.CalledProcessError(1, "python", stderr=b"Traceback ...\nMemoryError")
-
     compile_ = nutpie_numba._compile
     monkeypatch.setattr(nutpie_numba, "_compile", cold_cache)
-    monkeypatch.setattr(nutpie_numba, "_compile_in_child", failing_child)
+    failing_rebuild = partial(exec, "raise MemoryError")  # the child process fails building the model
     with caplog.at_level("WARNING", logger=nutpie_numba.__name__):
-        compiled = nutpie_numba.compile_nutpie_numba(tiny_model(), rebuild=tiny_model)
+        compiled = nutpie_numba.compile_nutpie_numba(tiny_model(), rebuild=failing_rebuild)
     assert modes == ["load", "save"] and "the compiling process failed (MemoryError)" in caplog.text
     assert set(draws_of(compiled)) == {"mu"}
+
+
+FIRST_FIT = """
+import json, subprocess, sys
+sys.path.insert(0, {tests!r})
+from test_nutpie_numba import draws, small_model
+from homeworkflow.models.backend import nutpie_numba
+with nutpie_numba.compiling_first_fit(sys.argv[1], "test_nutpie_numba:small_model") as child:
+    started = child is not None
+    waiting = child or subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    compiled = nutpie_numba.compile_nutpie_numba(small_model(), rebuild=small_model, compiling=waiting)
+    stopped = waiting.poll() is not None
+hits = [f.cache_hits for f in (compiled.compiled_logp_func, compiled.compiled_expand_func)]
+draws = {{k: v.tolist() for k, v in draws(compiled).items()}}
+print(json.dumps({{"started": started, "stopped": stopped, "hits": hits, "draws": draws}}))
+"""
+
+
+def test_a_first_fit_compiles_from_the_jobs_start_and_a_cached_one_stops_the_child(tmp_path):
+    """compiling_first_fit starts the child only while the cache holds no callbacks; the fit waits
+    for it and loads what it compiled (the draws of a later, cached fit); a fit that finds its
+    callbacks cached stops the child it was given."""
+    tests = Path(__file__).parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), str(tests)]),
+        "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}",
+        "NUMBA_CACHE_DIR": str(tmp_path),
+    }
+    script = FIRST_FIT.format(tests=str(tests))
+
+    def run():
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first, cached = run(), run()
+    assert first["started"] and not cached["started"]
+    assert first["stopped"] and cached["stopped"]
+    assert first["hits"] == cached["hits"] == [1, 1]
+    assert first["draws"] == cached["draws"]
 
 
 def tiny_model():
@@ -144,8 +184,6 @@ def test_other_nutpie_versions_compile_with_nutpies_own_callbacks(monkeypatch):
 def test_a_custom_distribution_model_compiles_in_the_child(caplog):
     """The workflow's bernoulli likelihood is a pm.CustomDist, which loses its log density when
     pickled: the child builds the model from `rebuild` instead of receiving it."""
-    from functools import partial
-
     import cloudpickle
 
     rebuild = partial(custom_dist_model, np.random.default_rng().integers(0, 2, 23).astype(float))

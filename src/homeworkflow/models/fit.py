@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import subprocess
 import time
+from collections.abc import Callable
 import warnings
 from dataclasses import dataclass
 
@@ -17,7 +19,8 @@ import pymc as pm
 import xarray as xr
 
 from .backend.build import build_model, log_likelihood, to_data_scale
-from .backend.geometry import choose_geometry
+from ..util.io import read_table
+from .backend.geometry import Geometry, choose_geometry
 from .backend.sampling import run_sampler
 from .errors import ConvergenceError
 from .posterior.summaries import diagnostics, effect_table, ppc_table, summary_table, variance_partition_table
@@ -44,19 +47,24 @@ class FitResult:
     diagnostics: dict
 
 
-def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache: bool = False) -> FitResult:
+def fit_model(
+    data: pd.DataFrame,
+    spec: ModelSpec,
+    threads: int = 1,
+    disk_cache: bool = False,
+    compiling: subprocess.Popen | None = None,
+) -> FitResult:
     """Fit `spec` to `data`. Raises ModelSpecError before sampling when the data cannot support a term,
     and ConvergenceError after sampling when the gate fails and gate.on_fail == "error".
     `disk_cache`: keep nutpie's compiled callbacks on disk for the next fit of the same model and
-    data (a workflow job; not worth it for data fitted once, such as simulation replicates)."""
+    data (a workflow job; not worth it for data fitted once, such as simulation replicates);
+    `compiling`: a process already compiling them there (`compiling_first_fit` with `model_from_files`)."""
     start = time.perf_counter()
-    family, design, priors = model_inputs(data, spec)
-    geometry = choose_geometry(design, spec.centring, spec.mass_matrix, spec.sampler)
+    family, design, geometry, build = _prepared(data, spec)
     spec = dataclasses.replace(spec, mass_matrix=geometry.mass_matrix)
-    build = functools.partial(build_model, design, family, priors, geometry.centred)
     model = build()
     design_s = time.perf_counter() - start
-    sampled, timings = run_sampler(model, spec, threads, build if disk_cache else None)
+    sampled, timings = run_sampler(model, spec, threads, build if disk_cache else None, compiling)
     timings = {"design_s": design_s, **timings}
 
     post_start = time.perf_counter()
@@ -96,6 +104,20 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1, disk_cache:
         diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
     _apply_gate(result)
     return result
+
+
+def model_from_files(name: str, settings: dict, data_file: str, missing_codes: list) -> pm.Model:
+    """The model `fit_model` builds for the job's configured model `name` and its data file: what a
+    process compiling the model's first fit alongside the job rebuilds (`compiling_first_fit`)."""
+    spec = ModelSpec.from_config(name, settings)
+    return _prepared(read_table(data_file, missing_codes=missing_codes), spec)[-1]()
+
+
+def _prepared(data: pd.DataFrame, spec: ModelSpec) -> tuple[Family, Design, Geometry, Callable[[], pm.Model]]:
+    """The family, the checked design, the geometry chosen for it, and the model's builder."""
+    family, design, priors = model_inputs(data, spec)
+    geometry = choose_geometry(design, spec.centring, spec.mass_matrix, spec.sampler)
+    return family, design, geometry, functools.partial(build_model, design, family, priors, geometry.centred)
 
 
 def model_inputs(data: pd.DataFrame, spec: ModelSpec) -> tuple[Family, Design, ResolvedPriors]:

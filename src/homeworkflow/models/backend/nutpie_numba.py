@@ -17,16 +17,25 @@ compiles them into the cache first. (The model itself does not travel: a `pm.Cus
 log-density registration when pickled.) Callbacks compiled in the sampling process sum
 the log density in another order (PyTensor compiles with fastmath): their draws would differ
 from a warm run's in the 10th digit, and a cache would change results, not just speed.
+
+That child is a model's first fit's whole compile (sleepstudy's correlated slopes: 26 s of 28),
+nearly all of it numba's type inference of PyTensor's per-node functions. A workflow job starts
+it before importing PyMC (`compiling_first_fit`, when the model's cache holds no callbacks), so
+that the job's own imports, reading, design and graph rewriting run beside it, and a miss waits
+for that child in the middle of the first load attempt rather than rewriting the graph again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import importlib
 import logging
 import pickle
 import subprocess
 import sys
+import tempfile
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -38,40 +47,72 @@ log = logging.getLogger(__name__)
 NUTPIE_VERSION = "0.16.8"
 
 
-def compile_nutpie_numba(model, *, rebuild: Callable | None = None, **kwargs):
+def compile_nutpie_numba(model, *, rebuild: Callable | None = None, compiling: subprocess.Popen | None = None, **kwargs):
     """`nutpie.compile_pymc_model(model, backend="numba", **kwargs)` with the fast-compiling
     callbacks; with `rebuild` (a picklable function returning this same model) they are loaded
-    from numba's on-disk cache, compiled there first by a child process on a miss."""
+    from numba's on-disk cache, compiled there first on a miss by a child process: `compiling`
+    when one was started early (`compiling_first_fit`, stopped here if the cache needed none),
+    else one started at the miss."""
     if rebuild is None:
         return _compile(model, "compile", kwargs)
+
+    def fill_cache():
+        _finish(compiling or start_compiling(rebuild, kwargs))
+
     try:
-        return _compile(model, "load", kwargs)
-    except _NotCached:
-        pass
-    try:
-        _compile_in_child(rebuild, kwargs)
-        return _compile(model, "load", kwargs)
+        return _compile(model, "load", kwargs, fill_cache)
     except (_NotCached, subprocess.CalledProcessError, pickle.PicklingError, TypeError) as error:
         log.warning("nutpie callbacks compiled in this process, not loaded from disk: %s", _reason(error))
         return _compile(model, "save", kwargs)
+    finally:
+        _stop(compiling)
+
+
+@contextlib.contextmanager
+def compiling_first_fit(cache_dir: Path, build: str, *args, when: bool = True):
+    """On a model's first fit (`cache_dir` holds no compiled callbacks yet, and `when`), a child
+    process that builds the model with `build(*args)` (`build`: "module:function", imported
+    there, not here) and compiles its callbacks into the cache from the job's start, while the
+    job itself imports, reads and builds: give it to `compile_nutpie_numba` as `compiling`.
+    Yields the process, or None; stops it on exit."""
+    first = when and not any(Path(cache_dir).rglob("*._logp_callback-nutpie-*.nbi"))
+    child = start_compiling(_Build(build, args), {}) if first else None
+    try:
+        yield child
+    finally:
+        _stop(child)
 
 
 class _NotCached(Exception):
     """A cacheable callback has no entry in numba's on-disk cache yet."""
 
 
-def _compile(model, cache_mode: str, kwargs: dict):
-    """cache_mode: "compile" (no disk cache), "load" (cached callbacks only, else _NotCached),
-    "save" (numba's cache: load, or compile and save)."""
+@dataclasses.dataclass(frozen=True)
+class _Build:
+    """`module:function(*args)`, pickled by name: the sending process need not import the module."""
+
+    target: str
+    args: tuple
+
+    def __call__(self):
+        module, name = self.target.split(":")
+        return getattr(importlib.import_module(module), name)(*self.args)
+
+
+def _compile(model, cache_mode: str, kwargs: dict, fill_cache: Callable[[], None] | None = None):
+    """cache_mode: "compile" (no disk cache), "load" (cached callbacks only: on a miss
+    `fill_cache()` once, then _NotCached if still missing), "save" (numba's cache: load, or
+    compile and save)."""
     import nutpie
 
-    with _fast_callbacks(cache_mode):
+    with _fast_callbacks(cache_mode, fill_cache):
         return nutpie.compile_pymc_model(model, backend="numba", **kwargs)
 
 
-def _compile_in_child(rebuild: Callable, kwargs: dict) -> None:
-    """Build the model with `rebuild()` and compile its callbacks into the on-disk cache in a fresh
-    Python process (same environment, so the same PyTensor compiledir and NUMBA_CACHE_DIR)."""
+def start_compiling(rebuild: Callable, kwargs: dict) -> subprocess.Popen:
+    """A fresh Python process (same environment, so the same PyTensor compiledir and
+    NUMBA_CACHE_DIR) that builds the model with `rebuild()` and compiles its callbacks into the
+    on-disk cache; its stderr goes to a temporary file read by `_finish`."""
     import cloudpickle
 
     code = (
@@ -79,15 +120,29 @@ def _compile_in_child(rebuild: Callable, kwargs: dict) -> None:
         "from homeworkflow.models.backend.nutpie_numba import _compile;"
         "rebuild, kwargs = pickle.load(sys.stdin.buffer); _compile(rebuild(), 'save', kwargs)"
     )
-    import homeworkflow
-
-    package_root = str(Path(homeworkflow.__file__).resolve().parents[1])
-    subprocess.run(
-        [sys.executable, "-c", code, package_root],
-        input=cloudpickle.dumps((rebuild, kwargs)),
-        capture_output=True,
-        check=True,
+    package_root = str(Path(__file__).resolve().parents[3])
+    payload = cloudpickle.dumps((rebuild, kwargs))
+    errors = tempfile.TemporaryFile()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, package_root], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors
     )
+    child.stdin.write(payload)
+    child.stdin.close()
+    child.stderr = errors  # a file, not a pipe: a chatty child cannot block on it
+    return child
+
+
+def _finish(child: subprocess.Popen) -> None:
+    """Wait for a compiling process; CalledProcessError (with its stderr) if it failed."""
+    if child.wait():
+        child.stderr.seek(0)
+        raise subprocess.CalledProcessError(child.returncode, child.args, stderr=child.stderr.read())
+
+
+def _stop(child: subprocess.Popen | None) -> None:
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait()
 
 
 def _reason(error: Exception) -> str:
@@ -100,7 +155,7 @@ def _reason(error: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _fast_callbacks(cache_mode: str):
+def _fast_callbacks(cache_mode: str, fill_cache: Callable[[], None] | None = None):
     import nutpie
     from nutpie import compile_pymc
 
@@ -112,26 +167,34 @@ def _fast_callbacks(cache_mode: str):
 
     saved = compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func, numba.cfunc
     compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func = _make_c_logp_func, _make_c_expand_func
-    numba.cfunc = _caching_cfunc(numba.cfunc, cache_mode)
+    numba.cfunc = _caching_cfunc(numba.cfunc, cache_mode, fill_cache)
     try:
         yield
     finally:
         compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func, numba.cfunc = saved
 
 
-def _caching_cfunc(cfunc, cache_mode: str):
+def _caching_cfunc(cfunc, cache_mode: str, fill_cache: Callable[[], None] | None):
     """`numba.cfunc` as nutpie calls it, using numba's on-disk cache (per `cache_mode`) for the
     callbacks `_bind` gave a key; callbacks without one compile in this process."""
     from numba.core.caching import FunctionCache
     from numba.core.registry import cpu_target
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
+    fills = [fill_cache] if fill_cache else []
+
+    def cached(fn, sig) -> bool:
+        return FunctionCache(fn).load_overload(sig, cpu_target.target_context) is not None
+
     def decorate(sig, **kwargs):
         def compile_(fn):
             if cache_mode == "compile" or fn not in CACHED_SRC_FUNCTIONS:
                 return cfunc(sig, **kwargs)(fn)
-            if cache_mode == "load" and FunctionCache(fn).load_overload(sig, cpu_target.target_context) is None:
-                raise _NotCached(fn.__name__)
+            if cache_mode == "load" and not cached(fn, sig):
+                if fills:
+                    fills.pop()()  # compiles every callback of the model into the cache
+                if not cached(fn, sig):
+                    raise _NotCached(fn.__name__)
             return cfunc(sig, cache=True, **kwargs)(fn)
 
         return compile_

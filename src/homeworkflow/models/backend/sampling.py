@@ -12,6 +12,7 @@ chain: at 1e5 sessions two nutpie chains on 2 cores then took 15.3 ms per gradie
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -25,14 +26,18 @@ log = logging.getLogger(__name__)
 
 
 def run_sampler(
-    model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None = None
+    model: pm.Model,
+    spec: ModelSpec,
+    threads: int,
+    rebuild: Callable | None = None,
+    compiling: subprocess.Popen | None = None,
 ) -> tuple[az.InferenceData, dict]:
     """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds.
     `rebuild` (a picklable function returning `model`): nutpie loads its compiled callbacks from
-    disk (`compile_nutpie_numba`)."""
+    disk (`compile_nutpie_numba`; `compiling`: a process already compiling them there)."""
     start = time.perf_counter()
     if spec.sampler == "nutpie":
-        idata, compile_s, sampling_s = _nutpie(model, spec, threads, rebuild)
+        idata, compile_s, sampling_s = _nutpie(model, spec, threads, rebuild, compiling)
     else:
         idata = _pymc(model, spec, threads)
         sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
@@ -59,11 +64,12 @@ def nutpie_sample(
     *,
     seed: int,
     rebuild: Callable | None = None,
+    compiling: subprocess.Popen | None = None,
     var_names: list[str] | None = None,
     **options,
 ) -> tuple[az.InferenceData, float, float]:
     """nutpie on a built model, through the numba callbacks (`compile_nutpie_numba`; `rebuild`:
-    from the disk cache), BLAS on one thread while the chains sample; `var_names`: the variables
+    from the disk cache, `compiling`: a process already compiling them there), BLAS on one thread while the chains sample; `var_names`: the variables
     kept (default all); `options`: nutpie.sample's own (draws, tune, chains, cores, ...). Returns
     (idata, compile s, sampling s). Shared by `run_sampler` and Study 2's measurement-error model."""
     import nutpie
@@ -72,7 +78,7 @@ def nutpie_sample(
 
     start = time.perf_counter()
     kept = {} if var_names is None else {"var_names": var_names}
-    compiled = compile_nutpie_numba(model, rebuild=rebuild, **kept)
+    compiled = compile_nutpie_numba(model, rebuild=rebuild, compiling=compiling, **kept)
     compiled_at = time.perf_counter()
     with one_blas_thread():
         idata = nutpie.sample(compiled, seed=seed, **options, save_warmup=False, progress_bar=False)
@@ -97,10 +103,13 @@ def _spec_options(spec: ModelSpec, threads: int) -> dict:
     }
 
 
-def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None):
+def _nutpie(
+    model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None, compiling: subprocess.Popen | None
+):
     return nutpie_sample(
         model,
         rebuild=rebuild,
+        compiling=compiling,
         low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank",
         **_spec_options(spec, threads),
     )
