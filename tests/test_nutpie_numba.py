@@ -54,24 +54,26 @@ print(json.dumps({{"hits": hits, "draws": {{k: v.tolist() for k, v in draws(comp
 """
 
 
-def test_disk_cache_gives_the_same_draws_cold_and_warm(tmp_path):
-    """A cold cache (callbacks compiled by a child process, then loaded) and a warm one (loaded)
-    run the same code: identical draws, equal to nutpie's own callbacks' up to fastmath rounding."""
+def in_new_process(script: str, cache_dir: Path) -> dict:
+    """Run `script` (formatted with this folder as `tests`, given `cache_dir` as its argument) in a
+    fresh Python process whose compile caches are `cache_dir`; the JSON of its last line."""
     tests = Path(__file__).parent
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), str(tests)]),  # the child unpickles small_model
-        "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}",
-        "NUMBA_CACHE_DIR": str(tmp_path),
+        "PYTENSOR_FLAGS": f"base_compiledir={cache_dir}",
+        "NUMBA_CACHE_DIR": str(cache_dir),
     }
-    script = COMPILE_IN_NEW_PROCESS.format(tests=str(tests))
+    command = [sys.executable, "-c", script.format(tests=str(tests)), str(cache_dir)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def run():
-        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
 
-    cold, warm = run(), run()
+def test_disk_cache_gives_the_same_draws_cold_and_warm(tmp_path):
+    """A cold cache (callbacks compiled by a child process, then loaded) and a warm one (loaded)
+    run the same code: identical draws, equal to nutpie's own callbacks' up to fastmath rounding."""
+    cold, warm = in_new_process(COMPILE_IN_NEW_PROCESS, tmp_path), in_new_process(COMPILE_IN_NEW_PROCESS, tmp_path)
     assert len(list(tmp_path.rglob("nutpie_numba._logp_callback-nutpie-*.nbi"))) == 1
     assert cold["hits"] == warm["hits"] == [1, 1]
     assert warm["draws"] == cold["draws"]
@@ -119,21 +121,7 @@ def test_a_first_fit_compiles_from_the_jobs_start_and_a_cached_one_stops_the_chi
     """compiling_first_fit starts the child only while the cache holds no callbacks; the fit waits
     for it and loads what it compiled (the draws of a later, cached fit); a fit that finds its
     callbacks cached stops the child it was given."""
-    tests = Path(__file__).parent
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), str(tests)]),
-        "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}",
-        "NUMBA_CACHE_DIR": str(tmp_path),
-    }
-    script = FIRST_FIT.format(tests=str(tests))
-
-    def run():
-        done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    first, cached = run(), run()
+    first, cached = in_new_process(FIRST_FIT, tmp_path), in_new_process(FIRST_FIT, tmp_path)
     assert first["started"] and not cached["started"]
     assert first["stopped"] and cached["stopped"]
     assert first["hits"] == cached["hits"] == [1, 1]

@@ -8,8 +8,8 @@ import functools
 import logging
 import subprocess
 import time
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import arviz as az

@@ -45,6 +45,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 NUTPIE_VERSION = "0.16.8"
+_KEY_PREFIX = "nutpie-"  # of the callbacks' cache keys, and so of their cache files' names
 
 
 def compile_nutpie_numba(model, *, rebuild: Callable | None = None, compiling: subprocess.Popen | None = None, **kwargs):
@@ -75,7 +76,7 @@ def compiling_first_fit(cache_dir: Path, build: str, *args, when: bool = True):
     there, not here) and compiles its callbacks into the cache from the job's start, while the
     job itself imports, reads and builds: give it to `compile_nutpie_numba` as `compiling`.
     Yields the process, or None; stops it on exit."""
-    first = when and not any(Path(cache_dir).rglob("*._logp_callback-nutpie-*.nbi"))
+    first = when and not any(Path(cache_dir).rglob(f"*.{_logp_callback.__name__}-{_KEY_PREFIX}*.nbi"))
     child = start_compiling(_Build(build, args), {}) if first else None
     try:
         yield child
@@ -286,7 +287,7 @@ def _cache_key(inner, sizes, user_data, shared_names, shared_data) -> str | None
         return None
     shared = [(name, shared_data[name].shape, str(shared_data[name].dtype)) for name in shared_names]
     parts = (NUTPIE_VERSION, inner_key, sizes, str(user_data.dtype), shared)
-    return "nutpie-" + hashlib.sha256(repr(parts).encode()).hexdigest()
+    return _KEY_PREFIX + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def _bind(template, cache_key, **names):

@@ -69,8 +69,9 @@ def nutpie_sample(
     **options,
 ) -> tuple[az.InferenceData, float, float]:
     """nutpie on a built model, through the numba callbacks (`compile_nutpie_numba`; `rebuild`:
-    from the disk cache, `compiling`: a process already compiling them there), BLAS on one thread while the chains sample; `var_names`: the variables
-    kept (default all); `options`: nutpie.sample's own (draws, tune, chains, cores, ...). Returns
+    from the disk cache, `compiling`: a process already compiling them there), BLAS on one thread
+    while the chains sample; `var_names`: the variables kept (default all); `options`:
+    nutpie.sample's own (draws, tune, chains, cores, ...). Returns
     (idata, compile s, sampling s). Shared by `run_sampler` and Study 2's measurement-error model."""
     import nutpie
 
