@@ -14,7 +14,7 @@ with logging_to(snakemake.log[0]) as log:
     inputs, output, params = snakemake.input, snakemake.output, snakemake.params
     utterances = validate_utterances(read_table(inputs.utterances), inputs.utterances)
     detectors, evaluation, validation = fit_detectors(
-        utterances, params.detector, params.labelled_sessions, params.seed
+        utterances, params.detector, params.labelled_sessions, params.seed, snakemake.threads
     )
     log.info("detector evaluation:\n%s", evaluation.to_string(index=False))
     sessions = sessions_with_features(

@@ -16,6 +16,7 @@ encoder = pytest.importorskip("homeworkflow.transcripts.encoder")
 
 # Small and quick: short inputs, a few epochs on a handful of synthetic sessions.
 SMALL = {
+    "n_frozen": 5,
     "epochs": 5,
     "batch_size": 16,
     "head_learning_rate": 3e-3,
@@ -49,7 +50,7 @@ def fitted(synthetic):
     import homeworkflow.transcripts.pipeline as pipeline
 
     original = pipeline.DETECTORS["encoder"]
-    pipeline.DETECTORS["encoder"] = lambda target: encoder.EncoderDetector(target, **SMALL)
+    pipeline.DETECTORS["encoder"] = lambda target, threads: encoder.EncoderDetector(target, **SMALL, threads=threads)
     try:
         detectors, table, validation = fit_detectors(synthetic, "encoder", n_labelled=16, seed=0)
     finally:
@@ -164,6 +165,23 @@ def test_frozen_layers_and_padding_do_not_change_the_encoding():
     states = frozen_forward(base, ids, first_sep, base.config.num_hidden_layers)
     for state, reference, n in zip(states, full, lengths, strict=True):
         np.testing.assert_allclose(state.float().numpy(), reference[:n].numpy(), atol=2e-2)
+
+def test_default_settings_fine_tune_every_transformer_layer():
+    """By default only the embeddings stay as pretrained: one training step moves the lowest layer."""
+    from homeworkflow.transcripts._encoder_net import TopNetwork
+
+    _, base = encoder._base_model()
+    settings = encoder.EncoderSettings()
+    network = TopNetwork(base, settings.n_frozen, 4, 5)
+    assert settings.n_frozen == 0 and len(network.layers) == base.config.num_hidden_layers
+    before = network.layers[0].attention.self.query.weight.detach().clone()
+    hidden = torch.randn(2, 6, base.config.hidden_size)
+    attention = torch.ones(2, 6)
+    utterance = torch.tensor([[1.0, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]])
+    optimiser = torch.optim.SGD(network.parameters(), lr=0.1)
+    network(hidden, attention, utterance)["target"].sum().backward()
+    optimiser.step()
+    assert not torch.equal(before, network.layers[0].attention.self.query.weight)
 
 
 # ------------------------------------------------------------------------------ out-of-fold helpers

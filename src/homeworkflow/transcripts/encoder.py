@@ -55,10 +55,10 @@ class EncoderSettings:
     context_turns: int = 2
     max_utterance_tokens: int = 48
     max_context_tokens: int = 40
-    n_frozen: int = 5
-    epochs: int = 3
+    n_frozen: int = 0
+    epochs: int = 4
     batch_size: int = 32
-    learning_rate: float = 2e-4
+    learning_rate: float = 5e-5
     head_learning_rate: float = 1e-3
     aux_weight: float = 0.5
     validation_share: float = 0.2

@@ -23,10 +23,10 @@ from homeworkflow.transcripts.evaluation import evaluate_detector
 from homeworkflow.transcripts.features import FEATURE_COLUMNS, derive_session_features
 from homeworkflow.transcripts.utterances import LABEL_COLUMNS, is_therapist
 
-def _encoder(target: str) -> Detector:
+def _encoder(target: str, threads: int = 1) -> Detector:
     from homeworkflow.transcripts.encoder import EncoderDetector  # torch is imported only when chosen
 
-    return EncoderDetector(target)
+    return EncoderDetector(target, threads=threads)
 
 
 DETECTORS = {"trained": TrainedDetector, "encoder": _encoder, "rules": RuleBasedDetector, "human": HumanLabelDetector}
@@ -47,7 +47,7 @@ def labelled_sessions(utterances: pd.DataFrame, n: int, seed: int) -> tuple[np.n
 
 
 def fit_detectors(
-    utterances: pd.DataFrame, kind: str, n_labelled: int, seed: int
+    utterances: pd.DataFrame, kind: str, n_labelled: int, seed: int, threads: int = 1
 ) -> tuple[dict[str, Detector], pd.DataFrame, pd.DataFrame]:
     """Detectors for both targets, their evaluation table, and the review detector's unit-level
     validation table (columns human, detected) on held-out labelled sessions.
@@ -55,7 +55,7 @@ def fit_detectors(
     Trained detectors ("trained": TF-IDF, "encoder": fine-tuned MiniLM) learn from the training
     half of the labelled sessions, or from AnnoMI (with our review labels) when the table has no
     labelled sessions; then nothing is held out from the table itself and the validation table is
-    empty.
+    empty. `threads`: the encoder's torch threads (the other detectors use one).
     """
     if kind not in DETECTORS:
         raise ValueError(f"transcripts.detector must be one of {sorted(DETECTORS)}, got {kind!r}")
@@ -66,7 +66,7 @@ def fit_detectors(
         training = utterances[utterances["session_id"].astype(str).isin(train_ids)]
     detectors = {}
     for target, label in LABEL_COLUMNS.items():
-        detector = DETECTORS[kind](target)
+        detector = DETECTORS[kind](target, threads=threads) if kind == "encoder" else DETECTORS[kind](target)
         if kind in TRAINED:
             detector.fit(training, training[label].to_numpy(dtype=float))
         detectors[target] = detector
