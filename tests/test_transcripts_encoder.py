@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import beta
 from sklearn.metrics import average_precision_score
 
 from homeworkflow.transcripts import crossval
@@ -268,3 +269,38 @@ def test_session_summary_counts_runs_and_any_recommendation():
 def test_repeated_text_ignores_case_and_spaces():
     table = pd.DataFrame({"text": ["Okay.", " okay.", "You could try it.", "Mm-hmm."]})
     np.testing.assert_array_equal(crossval.repeated_text(table), [True, True, False, False])
+
+
+@pytest.mark.slow
+def test_encoder_runs_end_to_end_through_the_workflow(tmp_path):
+    """`study2.transcripts.detector: encoder` through Snakemake: synthetic transcripts, the detectors
+    fine-tuned (default settings) and evaluated on held-out labelled sessions, session features,
+    and the measurement-error model reading the review detector's measured precision and recall."""
+    from workflow_runner import run_workflow, tiny_config
+
+    # The config of docs/transcripts.md's end-to-end check: a small Study 2 with short dialogues.
+    study2 = tiny_config()["study2"]
+    study2["simulation"] = {
+        "sizes": {"n_organisations": 4, "n_therapists": 10, "n_clients": 40, "n_sessions": 100},
+        "dialogue": {"n_units_median": 60, "n_units_min": 40, "n_units_max": 90},
+    }
+    study2["transcripts"] = {**study2["transcripts"], "source": "simulated", "detector": "encoder"}
+    study2["transcripts"]["labelled_sessions"] = 40
+    config = tiny_config("enc", study2=study2)
+    target = "results/enc/study2/phq9/measurement_error/summary.csv"
+    result = run_workflow(tmp_path, config, targets=[target], cores=2, timeout=1800)
+    assert result.returncode == 0, result.describe()
+    out = result.results / "study2" / "transcripts"
+    evaluation = pd.read_csv(out / "evaluation.csv").set_index("target")
+    assert set(evaluation["detector"]) == {"encoder"}
+    assert evaluation.loc["action_recommendation", "f1"] > 0.5  # synthetic ARs are learnable
+    assert evaluation.loc["review", "n_evaluated"] > 0
+    validation = pd.read_csv(out / "review_validation.csv")
+    tp = int(((validation["human"] == 1) & (validation["detected"] == 1)).sum())
+    assert tp > 0
+    summary = pd.read_csv(result.workdir / target).set_index("term")
+    fp = int(validation["detected"].sum()) - tp
+    # The model's precision comes from the validation counts as Beta(tp + 1, fp + 1).
+    low, high = beta.ppf([0.0005, 0.9995], tp + 1, fp + 1)
+    assert low < summary.loc["precision", "estimate"] < high
+    assert encoder.EncoderDetector.load(out / "detectors" / "action_recommendation.detector").threshold is not None
