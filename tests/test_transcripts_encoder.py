@@ -167,6 +167,7 @@ def test_frozen_layers_and_padding_do_not_change_the_encoding():
     for state, reference, n in zip(states, full, lengths, strict=True):
         np.testing.assert_allclose(state.float().numpy(), reference[:n].numpy(), atol=2e-2)
 
+
 def test_default_settings_fine_tune_every_transformer_layer():
     """By default only the embeddings stay as pretrained: one training step moves the lowest layer."""
     from homeworkflow.transcripts._encoder_net import TopNetwork

@@ -9,6 +9,8 @@ measurement-error model.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -64,9 +66,10 @@ def fit_detectors(
         training = annomi_utterances(load_annomi(), load_review_labels())
     else:
         training = utterances[utterances["session_id"].astype(str).isin(train_ids)]
+    make = functools.partial(DETECTORS[kind], threads=threads) if kind == "encoder" else DETECTORS[kind]
     detectors = {}
     for target, label in LABEL_COLUMNS.items():
-        detector = DETECTORS[kind](target, threads=threads) if kind == "encoder" else DETECTORS[kind](target)
+        detector = make(target)
         if kind in TRAINED:
             detector.fit(training, training[label].to_numpy(dtype=float))
         detectors[target] = detector
