@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,16 +36,29 @@ def logging_to(log_path: str | Path):
             root.removeHandler(handler)
 
 
+def seconds_since_process_start() -> float:
+    """Seconds since this process was created. On Linux from the kernel's start time in clock
+    ticks since boot against the boot clock (10 ms steps); psutil's create_time adds the boot
+    time, which the kernel reports in whole seconds, and read up to a second late here."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, AttributeError, ValueError, IndexError):  # not Linux
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+
+
 class JobStages:
     """Wall-clock seconds of a job's stages, in order: `mark(stage)` ends the stage running since
     the previous mark. The first stage, `start`, runs from the process's creation (interpreter
     start and Snakemake's script preamble) to the JobStages' own creation."""
 
     def __init__(self) -> None:
-        import psutil
-
         self._last = time.perf_counter()
-        self.seconds = {"start": max(0.0, time.time() - psutil.Process().create_time())}
+        self.seconds = {"start": seconds_since_process_start()}
 
     def mark(self, stage: str) -> float:
         now = time.perf_counter()
