@@ -37,18 +37,21 @@ def logging_to(log_path: str | Path):
 
 
 def seconds_since_process_start() -> float:
-    """Seconds since this process was created. On Linux from the kernel's start time in clock
-    ticks since boot against the boot clock (10 ms steps); psutil's create_time adds the boot
-    time, which the kernel reports in whole seconds, and read up to a second late here."""
+    """Seconds since this process was created. On Linux, the kernel's start time (clock ticks
+    since boot) against the boot clock, to 10 ms. psutil's create_time adds the boot time, which
+    the kernel gives in whole seconds, so it reads up to a second late (0.55 s on the development
+    machine); it serves only where /proc is missing or disagrees with the boot clock."""
     try:
         with open("/proc/self/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
-        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+        seconds = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        if seconds >= 0.0:
+            return seconds
     except (OSError, AttributeError, ValueError, IndexError):  # not Linux
-        import psutil
+        pass
+    import psutil
 
-        return max(0.0, time.time() - psutil.Process().create_time())
+    return max(0.0, time.time() - psutil.Process().create_time())
 
 
 class JobStages:
