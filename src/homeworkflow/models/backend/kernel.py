@@ -25,10 +25,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-import pytensor.tensor as pt
-from pymc.distributions.multivariate import _lkj_normalizing_constant
 
-from .lkj import n_entries
 from ..spec.families import _OPEN_END, _TINY, get_family
 from ..spec.formula import Design
 from ..spec.priors import Prior, ResolvedPriors
@@ -139,6 +136,28 @@ def _prior_entry(prior: Prior) -> tuple[int, list[float]]:
 
 def _student_constant(nu: float, sigma: float) -> float:
     return math.lgamma((nu + 1.0) / 2.0) - math.lgamma(nu / 2.0) - 0.5 * math.log(nu * math.pi) - math.log(sigma)
+
+
+def lkj_normalizing_constant(eta: float, n: int) -> float:
+    """PyMC's `_lkj_normalizing_constant(eta, n)` in float64 (PyTensor folds it partly in float32,
+    about 2e-9 off)."""
+    lg = math.lgamma
+    if eta == 1.0:
+        result = sum(lg(2.0 * k) for k in range(1, int((n - 1) / 2) + 1))
+        if n % 2 == 1:
+            result += 0.25 * (n**2 - 1) * math.log(math.pi) - 0.25 * (n - 1) ** 2 * math.log(2.0) - (n - 1) * lg(
+                int((n + 1) / 2)
+            )
+        else:
+            result += (
+                0.25 * n * (n - 2) * math.log(math.pi)
+                + 0.25 * (3 * n**2 - 4 * n) * math.log(2.0)
+                + n * lg(n / 2)
+                - (n - 1) * lg(n)
+            )
+        return result
+    result = -(n - 1) * lg(eta + 0.5 * (n - 1))
+    return result + sum(0.5 * k * math.log(math.pi) + lg(eta + 0.5 * (n - 1 - k)) for k in range(1, n))
 
 
 def _split_members(priors: list[Prior]) -> list[list[int]]:
@@ -287,7 +306,7 @@ def pack(model, design: Design, family, priors: ResolvedPriors, centred=()) -> P
         blocks[b, B_SIZE] = size
         blocks[b, B_POS] = block_pos[b]
         blocks[b, B_MEMBERS] = iput(block.members)
-        blocks[b, B_LKJ] = fput([float(pt.as_tensor_variable(_lkj_normalizing_constant(eta, size)).eval()), eta])
+        blocks[b, B_LKJ] = fput([lkj_normalizing_constant(eta, size), eta])
     header[H_BLOCK_TABLE] = iput(blocks) if len(blocks) else 0
     fdata = np.concatenate(fparts) if fparts else np.zeros(0)
     idata = np.concatenate([header, *iparts])
