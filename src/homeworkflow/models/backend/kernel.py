@@ -461,11 +461,16 @@ def logp_and_grad(x, grad, fdata, idata):
     intercept = 0.0
     if idata[H_INTERCEPT] >= 0:
         intercept = theta[idata[H_INTERCEPT]]
-    for o in range(n):
-        value = intercept
-        for j in range(p):
-            value += fdata[X + o * p + j] * theta[idata[beta_pos + j]]
-        eta[o] = value
+    beta = np.empty(p)
+    for j in range(p):
+        beta[j] = theta[idata[beta_pos + j]]
+    if p > 0:
+        design = fdata[X : X + n * p].reshape((n, p))
+        eta[:] = np.dot(design, beta)
+        for o in range(n):
+            eta[o] += intercept
+    else:
+        eta[:] = intercept
     for k in range(K):
         e = effects + EFFECT_STRIDE * k
         index = idata[e + E_INDEX]
@@ -485,11 +490,14 @@ def logp_and_grad(x, grad, fdata, idata):
     lp += fdata[scalars + 2]
     if family == BERNOULLI or family == BINOMIAL:
         trials = idata[H_TRIALS]
-        for o in range(n):
+        for o in range(n):  # softplus and sigmoid from one exponential
             y = fdata[Y + o]
             m = fdata[trials + o]
-            lp += y * eta[o] - m * _softplus(eta[o])
-            geta[o] = y - m * _sigmoid(eta[o])
+            e = eta[o]
+            small = math.exp(-abs(e))
+            lp += y * e - m * (max(e, 0.0) + math.log1p(small))
+            sig = 1.0 / (1.0 + small) if e >= 0.0 else small / (1.0 + small)
+            geta[o] = y - m * sig
     elif family == POISSON:
         for o in range(n):
             y = fdata[Y + o]
@@ -594,11 +602,7 @@ def logp_and_grad(x, grad, fdata, idata):
             total += geta[o]
         gt[idata[H_INTERCEPT]] += total
     if p > 0:
-        gb = np.zeros(p)
-        for o in range(n):
-            g = geta[o]
-            for j in range(p):
-                gb[j] += fdata[X + o * p + j] * g
+        gb = np.dot(geta, fdata[X : X + n * p].reshape((n, p)))
         for j in range(p):
             gt[idata[beta_pos + j]] += gb[j]
     for k in range(K):
