@@ -13,8 +13,21 @@ Layout (offsets are into idata "I" or fdata "F"; all from the header `idata[:HEA
   F[PRIOR + 5 i : PRIOR + 5 i + 5] = the prior's parameters (p0, p1, p2), its constant term and the
   transform's lower bound.
 - X: F[X : X + n p], row-major; y: F[Y : Y + n]; trials: F[TRIALS : TRIALS + n].
-- I[BETA + j]: the position in x of slope j; effects: I[EFFECTS + 8 k : ...] (see `_EFFECT_*`);
-  blocks: I[BLOCKS + 4 b : ...] (see `_BLOCK_*`).
+- I[BETA + j]: the position in x of slope j; effects: I[EFFECTS + 8 k : ...] (see `E_*`);
+  blocks: I[BLOCK_TABLE + 4 b : ...] (see `B_*`).
+
+Precision: the kernel computes in float64 throughout. PyMC's own graph folds parameters that
+float32 represents exactly (2.5, 1.0, log(2) of HalfStudentT) in float32: its log density is up to
+about 1e-7 off (a constant) and a student_t prior's gradient 2e-8 relative; its C digamma (the
+default backend) about 1e-8. tests/test_kernel.py therefore builds its reference under
+`autocast_float_as("float64")` and evaluates it in FAST_COMPILE mode, where the two agree to 1e-9.
+
+Timing (2 shared cores; guimmun, bernoulli, 2,159 observations, 1,774 parameters): compiling this
+module once, about 10 s (then 0.03 s from numba's cache, in every process, for every model);
+one call 83-90 us, PyTensor's numba function of the same model 70-95 us through its Python call,
+compiled in 7.3 s (cold) per model.
+
+Not wired into sampling yet.
 """
 
 from __future__ import annotations
@@ -167,7 +180,10 @@ def _split_members(priors: list[Prior]) -> list[list[int]]:
 
 
 def pack(model, design: Design, family, priors: ResolvedPriors, centred=()) -> Packed:
-    """The flat arrays of the model `build_model(design, family, priors, centred)` (`model`)."""
+    """The flat arrays of the model `build_model(design, family, priors, centred)` (`model`).
+
+    The layout follows `model.value_vars` by name (which effects are centred is read from them:
+    `r_std_<k>` rather than `z_<k>`; `centred` is accepted for symmetry with build_model)."""
     family = get_family(family)
     point = model.initial_point()
     n_dim = sum(int(np.size(point[v.name])) for v in model.value_vars)
