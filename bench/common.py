@@ -167,7 +167,7 @@ def worker(job: dict) -> None:
     data = model_data(job["model"], config, job.get("simulation"))
     data_s = time.perf_counter() - start
     spec = model_spec(job["model"], config, **job.get("overrides", {}))
-    result = fit_model(data, spec, threads=job.get("threads", 2), disk_cache=True)
+    result = fit_model(data, spec, threads=job.get("threads", 2))
     row = fit_row(result, time.perf_counter() - start)
     row["data_s"] = round(data_s, 1)
     row.update(job.get("label", {}))

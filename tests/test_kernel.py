@@ -113,7 +113,7 @@ def _model(case):
         model = build_model(design, family, priors, centred)
         logp = model.compile_logp(jacobian=True, mode="FAST_COMPILE")
         dlogp = model.compile_dlogp(jacobian=True, mode="FAST_COMPILE")
-    return model, kernel.pack(model, design, family, priors, centred), logp, dlogp
+    return model, kernel.pack(model, design, family, priors), logp, dlogp
 
 
 @pytest.mark.parametrize("case", list(CASES))

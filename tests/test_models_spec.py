@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -152,11 +153,19 @@ def test_mass_matrix_setting_reaches_nutpie(monkeypatch, mass_matrix, low_rank):
     from homeworkflow.models.backend.sampling import run_sampler
 
     calls = []
-    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, backend, **kwargs: "compiled")
-    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kwargs: calls.append(kwargs) or "idata")
+    _kernel_without_model(monkeypatch)
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kwargs: calls.append(kwargs) or SimpleNamespace(posterior="unconstrained"))
     spec = ModelSpec.from_config("m", {**CFG, "mass_matrix": mass_matrix})
-    assert run_sampler(None, spec, threads=1)[0] == "idata"
+    assert run_sampler(None, spec, threads=1, packed="packed")[0].posterior == "constrained"
     assert calls[0]["low_rank_modified_mass_matrix"] is low_rank
+
+
+def _kernel_without_model(monkeypatch):
+    """nutpie's sampling path with the kernel's compile and mapping back stubbed out."""
+    from homeworkflow.models.backend import nutpie_kernel
+
+    monkeypatch.setattr(nutpie_kernel, "compile_kernel_model", lambda model, packed: "compiled")
+    monkeypatch.setattr(nutpie_kernel, "constrained_posterior", lambda model, posterior: "constrained")
 
 
 def test_chains_sample_with_one_blas_thread(monkeypatch):
@@ -170,12 +179,12 @@ def test_chains_sample_with_one_blas_thread(monkeypatch):
         return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
     inside = []
-    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, backend, **kwargs: "compiled")
-    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kwargs: inside.append(blas_threads()) or "idata")
+    _kernel_without_model(monkeypatch)
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kwargs: inside.append(blas_threads()) or SimpleNamespace(posterior="unconstrained"))
     spec = ModelSpec.from_config("m", CFG)
     with threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()
-        run_sampler(None, spec, threads=2)
+        run_sampler(None, spec, threads=2, packed="packed")
         after = blas_threads()
     assert before and set(before.values()) == {2}
     assert set(inside[0].values()) == {1}
@@ -291,7 +300,7 @@ def test_configure_compile_cache_respects_caller_settings(tmp_path, monkeypatch)
     with pytest.warns(RuntimeWarning, match="after pytensor was imported"):
         configure_compile_cache(tmp_path)
     assert os.environ["PYTENSOR_FLAGS"] == f"floatX=float64,base_compiledir={tmp_path / 'pytensor'}"
-    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "numba")
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path.parent / "numba")  # the kernel's, shared by the models
     monkeypatch.setenv("PYTENSOR_FLAGS", "compiledir=/elsewhere")
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/elsewhere/numba")
     with pytest.warns(RuntimeWarning):

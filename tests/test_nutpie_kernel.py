@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from homeworkflow.models import ModelSpec
-from homeworkflow.models.fit import _prepared, model_inputs
+from homeworkflow.models.fit import _prepared
 
 DATA = "tests/data/sleepstudy.csv"
 
@@ -15,8 +15,7 @@ DATA = "tests/data/sleepstudy.csv"
 def sleepstudy():
     data = pd.read_csv(DATA)
     spec = ModelSpec.from_config("sleepstudy", {"formula": "Reaction ~ Days + (Days | Subject)", "family": "gaussian"})
-    family, design, geometry, build = _prepared(data, spec)
-    _, _, priors = model_inputs(data, spec)
+    family, design, priors, geometry, build = _prepared(data, spec)
     return build(), design, family, priors, geometry
 
 
@@ -27,7 +26,7 @@ def test_kernel_model_samples_and_maps_back_to_the_model_variables(sleepstudy):
     from homeworkflow.models.backend.nutpie_kernel import compile_kernel_model, constrained_posterior
 
     model, design, family, priors, geometry = sleepstudy
-    compiled = compile_kernel_model(model, pack(model, design, family, priors, geometry.centred))
+    compiled = compile_kernel_model(model, pack(model, design, family, priors))
     idata = nutpie.sample(compiled, draws=200, tune=300, chains=2, cores=1, seed=3, progress_bar=False)
     posterior = constrained_posterior(model, idata.posterior)
     for name in ("Intercept_std", "b_std", "sd_std", "z_0", "z_1", "cor_chol_0", "sigma_std"):

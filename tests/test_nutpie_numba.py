@@ -101,33 +101,6 @@ def test_disk_cache_falls_back_to_compiling_here_when_the_child_fails(monkeypatc
     assert set(draws_of(compiled)) == {"mu"}
 
 
-FIRST_FIT = """
-import json, subprocess, sys
-sys.path.insert(0, {tests!r})
-from test_nutpie_numba import draws, small_model
-from homeworkflow.models.backend import nutpie_numba
-with nutpie_numba.compiling_first_fit(sys.argv[1], "test_nutpie_numba:small_model") as child:
-    started = child is not None
-    waiting = child or subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    compiled = nutpie_numba.compile_nutpie_numba(small_model(), rebuild=small_model, compiling=waiting)
-    stopped = waiting.poll() is not None
-hits = [f.cache_hits for f in (compiled.compiled_logp_func, compiled.compiled_expand_func)]
-draws = {{k: v.tolist() for k, v in draws(compiled).items()}}
-print(json.dumps({{"started": started, "stopped": stopped, "hits": hits, "draws": draws}}))
-"""
-
-
-def test_a_first_fit_compiles_from_the_jobs_start_and_a_cached_one_stops_the_child(tmp_path):
-    """compiling_first_fit starts the child only while the cache holds no callbacks; the fit waits
-    for it and loads what it compiled (the draws of a later, cached fit); a fit that finds its
-    callbacks cached stops the child it was given."""
-    first, cached = in_new_process(FIRST_FIT, tmp_path), in_new_process(FIRST_FIT, tmp_path)
-    assert first["started"] and not cached["started"]
-    assert first["stopped"] and cached["stopped"]
-    assert first["hits"] == cached["hits"] == [1, 1]
-    assert first["draws"] == cached["draws"]
-
-
 def tiny_model():
     with pm.Model() as model:
         mu = pm.Normal("mu")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import subprocess
 import time
 import warnings
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import pymc as pm
 import xarray as xr
 
 from .backend.build import build_model, log_likelihood, to_data_scale
-from ..util.io import read_table
+from .backend.kernel import pack
 from .backend.geometry import Geometry, choose_geometry
 from .backend.sampling import run_sampler
 from .errors import ConvergenceError
@@ -47,24 +46,16 @@ class FitResult:
     diagnostics: dict
 
 
-def fit_model(
-    data: pd.DataFrame,
-    spec: ModelSpec,
-    threads: int = 1,
-    disk_cache: bool = False,
-    compiling: subprocess.Popen | None = None,
-) -> FitResult:
+def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResult:
     """Fit `spec` to `data`. Raises ModelSpecError before sampling when the data cannot support a term,
-    and ConvergenceError after sampling when the gate fails and gate.on_fail == "error".
-    `disk_cache`: keep nutpie's compiled callbacks on disk for the next fit of the same model and
-    data (a workflow job; not worth it for data fitted once, such as simulation replicates);
-    `compiling`: a process already compiling them there (`compiling_first_fit` with `model_from_files`)."""
+    and ConvergenceError after sampling when the gate fails and gate.on_fail == "error"."""
     start = time.perf_counter()
-    family, design, geometry, build = _prepared(data, spec)
+    family, design, priors, geometry, build = _prepared(data, spec)
     spec = dataclasses.replace(spec, mass_matrix=geometry.mass_matrix)
     model = build()
+    packed = pack(model, design, family, priors) if spec.sampler == "nutpie" else None
     design_s = time.perf_counter() - start
-    sampled, timings = run_sampler(model, spec, threads, build if disk_cache else None, compiling)
+    sampled, timings = run_sampler(model, spec, threads, packed)
     timings = {"design_s": design_s, **timings}
 
     post_start = time.perf_counter()
@@ -106,18 +97,11 @@ def fit_model(
     return result
 
 
-def model_from_files(name: str, settings: dict, data_file: str, missing_codes: list) -> pm.Model:
-    """The model `fit_model` builds for the job's configured model `name` and its data file: what a
-    process compiling the model's first fit alongside the job rebuilds (`compiling_first_fit`)."""
-    spec = ModelSpec.from_config(name, settings)
-    return _prepared(read_table(data_file, missing_codes=missing_codes), spec)[-1]()
-
-
-def _prepared(data: pd.DataFrame, spec: ModelSpec) -> tuple[Family, Design, Geometry, Callable[[], pm.Model]]:
-    """The family, the checked design, the geometry chosen for it, and the model's builder."""
+def _prepared(data: pd.DataFrame, spec: ModelSpec) -> tuple[Family, Design, ResolvedPriors, Geometry, Callable[[], pm.Model]]:
+    """The family, the checked design, its priors, the geometry chosen for it, and the model's builder."""
     family, design, priors = model_inputs(data, spec)
     geometry = choose_geometry(design, spec.centring, spec.mass_matrix, spec.sampler)
-    return family, design, geometry, functools.partial(build_model, design, family, priors, geometry.centred)
+    return family, design, priors, geometry, functools.partial(build_model, design, family, priors, geometry.centred)
 
 
 def model_inputs(data: pd.DataFrame, spec: ModelSpec) -> tuple[Family, Design, ResolvedPriors]:

@@ -13,7 +13,10 @@ from pathlib import Path
 
 
 def configure_compile_cache(cache_dir: Path) -> None:
-    """Use `cache_dir`/pytensor as PyTensor's base_compiledir and `cache_dir`/numba as NUMBA_CACHE_DIR.
+    """Use `cache_dir`/pytensor as PyTensor's base_compiledir (its per-node numba functions and
+    compiled callbacks go in there too) and the folder `numba` beside `cache_dir` as
+    NUMBA_CACHE_DIR: numba's own cache, which holds the generic kernel (`backend.kernel`),
+    compiled once and shared by every model (`.cache/compile/numba` for the workflow's jobs).
 
     Settings the caller already made (a compiledir in PYTENSOR_FLAGS, NUMBA_CACHE_DIR) are kept.
     """
@@ -31,5 +34,5 @@ def configure_compile_cache(cache_dir: Path) -> None:
             f for f in (flags, f"base_compiledir={cache_dir / 'pytensor'}") if f
         )
     if "NUMBA_CACHE_DIR" not in os.environ:
-        (cache_dir / "numba").mkdir(parents=True, exist_ok=True)
-        os.environ["NUMBA_CACHE_DIR"] = str(cache_dir / "numba")
+        (cache_dir.parent / "numba").mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(cache_dir.parent / "numba")

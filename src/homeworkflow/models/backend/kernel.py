@@ -179,11 +179,11 @@ def _split_members(priors: list[Prior]) -> list[list[int]]:
     return [[i for i, p in enumerate(priors) if p == prior] for prior in distinct]
 
 
-def pack(model, design: Design, family, priors: ResolvedPriors, centred=()) -> Packed:
-    """The flat arrays of the model `build_model(design, family, priors, centred)` (`model`).
+def pack(model, design: Design, family, priors: ResolvedPriors) -> Packed:
+    """The flat arrays of `model`, built by `build_model(design, family, priors, centred)`.
 
     The layout follows `model.value_vars` by name (which effects are centred is read from them:
-    `r_std_<k>` rather than `z_<k>`; `centred` is accepted for symmetry with build_model)."""
+    `r_std_<k>` rather than `z_<k>`)."""
     family = get_family(family)
     point = model.initial_point()
     n_dim = sum(int(np.size(point[v.name])) for v in model.value_vars)

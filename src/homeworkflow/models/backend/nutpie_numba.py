@@ -9,7 +9,7 @@ copying element by element instead; return codes are unchanged. They replace nut
 other version compiles with nutpie's own callbacks.
 
 Compiling the callbacks, which links in PyTensor's whole log-density function, is still most of a
-small model's compile (about 4.5 of 6 s for `homework`). Given `rebuild` (a picklable function that
+small model's compile (about 4.5 of 6 s for the Study 1 model, when it came here). Given `rebuild` (a picklable function that
 builds the same model) they are kept in numba's on-disk cache beside PyTensor's, keyed by the
 model function and its data, and a later process loads them (under 0.1 s). A fit then always runs
 callbacks loaded from disk: on a miss a child process builds the model with `rebuild()` and
@@ -18,19 +18,15 @@ log-density registration when pickled.) Callbacks compiled in the sampling proce
 the log density in another order (PyTensor compiles with fastmath): their draws would differ
 from a warm run's in the 10th digit, and a cache would change results, not just speed.
 
-That child is a model's first fit's whole compile (sleepstudy's correlated slopes: 26 s of 28),
-nearly all of it numba's type inference of PyTensor's per-node functions. A workflow job starts
-it before importing PyMC (`compiling_first_fit`, when the model's cache holds no callbacks), so
-that the job's own imports, reading, design and graph rewriting run beside it, and a miss waits
-for that child in the middle of the first load attempt rather than rewriting the graph again.
+Formula models (`build.build_model`) do not come here: nutpie samples them on the generic
+kernel (`nutpie_kernel`), which nothing compiles per model. This module serves models with a
+graph of their own (Study 2's measurement-error model).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import importlib
 import logging
 import pickle
 import subprocess
@@ -48,56 +44,25 @@ NUTPIE_VERSION = "0.16.8"
 _KEY_PREFIX = "nutpie-"  # of the callbacks' cache keys, and so of their cache files' names
 
 
-def compile_nutpie_numba(model, *, rebuild: Callable | None = None, compiling: subprocess.Popen | None = None, **kwargs):
+def compile_nutpie_numba(model, *, rebuild: Callable | None = None, **kwargs):
     """`nutpie.compile_pymc_model(model, backend="numba", **kwargs)` with the fast-compiling
     callbacks; with `rebuild` (a picklable function returning this same model) they are loaded
-    from numba's on-disk cache, compiled there first on a miss by a child process: `compiling`
-    when one was started early (`compiling_first_fit`, stopped here if the cache needed none),
-    else one started at the miss."""
+    from numba's on-disk cache, compiled there first on a miss by a child process."""
     if rebuild is None:
         return _compile(model, "compile", kwargs)
 
     def fill_cache():
-        _finish(compiling or start_compiling(rebuild, kwargs))
+        _finish(start_compiling(rebuild, kwargs))
 
     try:
         return _compile(model, "load", kwargs, fill_cache)
     except (_NotCached, subprocess.CalledProcessError, pickle.PicklingError, TypeError) as error:
         log.warning("nutpie callbacks compiled in this process, not loaded from disk: %s", _reason(error))
         return _compile(model, "save", kwargs)
-    finally:
-        _stop(compiling)
-
-
-@contextlib.contextmanager
-def compiling_first_fit(cache_dir: Path, build: str, *args, when: bool = True):
-    """On a model's first fit (`cache_dir` holds no compiled callbacks yet, and `when`), a child
-    process that builds the model with `build(*args)` (`build`: "module:function", imported
-    there, not here) and compiles its callbacks into the cache from the job's start, while the
-    job itself imports, reads and builds: give it to `compile_nutpie_numba` as `compiling`.
-    Yields the process, or None; stops it on exit."""
-    first = when and not any(Path(cache_dir).rglob(f"*.{_logp_callback.__name__}-{_KEY_PREFIX}*.nbi"))
-    child = start_compiling(_Build(build, args), {}) if first else None
-    try:
-        yield child
-    finally:
-        _stop(child)
 
 
 class _NotCached(Exception):
     """A cacheable callback has no entry in numba's on-disk cache yet."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Build:
-    """`module:function(*args)`, pickled by name: the sending process need not import the module."""
-
-    target: str
-    args: tuple
-
-    def __call__(self):
-        module, name = self.target.split(":")
-        return getattr(importlib.import_module(module), name)(*self.args)
 
 
 def _compile(model, cache_mode: str, kwargs: dict, fill_cache: Callable[[], None] | None = None):
@@ -138,12 +103,6 @@ def _finish(child: subprocess.Popen) -> None:
     if child.wait():
         child.stderr.seek(0)
         raise subprocess.CalledProcessError(child.returncode, child.args, stderr=child.stderr.read())
-
-
-def _stop(child: subprocess.Popen | None) -> None:
-    if child is not None and child.poll() is None:
-        child.kill()
-        child.wait()
 
 
 def _reason(error: Exception) -> str:

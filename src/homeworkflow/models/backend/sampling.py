@@ -12,7 +12,6 @@ chain: at 1e5 sessions two nutpie chains on 2 cores then took 15.3 ms per gradie
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -21,23 +20,20 @@ import pymc as pm
 from threadpoolctl import threadpool_limits
 
 from ..spec.model import ModelSpec
+from .kernel import Packed
 
 log = logging.getLogger(__name__)
 
 
 def run_sampler(
-    model: pm.Model,
-    spec: ModelSpec,
-    threads: int,
-    rebuild: Callable | None = None,
-    compiling: subprocess.Popen | None = None,
+    model: pm.Model, spec: ModelSpec, threads: int, packed: Packed | None = None
 ) -> tuple[az.InferenceData, dict]:
     """Sample the posterior; returns the InferenceData (posterior, sample_stats) and timings in seconds.
-    `rebuild` (a picklable function returning `model`): nutpie loads its compiled callbacks from
-    disk (`compile_nutpie_numba`; `compiling`: a process already compiling them there)."""
+    nutpie samples on the generic kernel (`backend.kernel`), so `packed` (the model packed for
+    it) is required there; PyMC and numpyro sample `model`."""
     start = time.perf_counter()
     if spec.sampler == "nutpie":
-        idata, compile_s, sampling_s = _nutpie(model, spec, threads, rebuild, compiling)
+        idata, compile_s, sampling_s = _nutpie(model, spec, threads, packed)
     else:
         idata = _pymc(model, spec, threads)
         sampling_s = float(idata.posterior.attrs.get("sampling_time", float("nan")))
@@ -64,22 +60,36 @@ def nutpie_sample(
     *,
     seed: int,
     rebuild: Callable | None = None,
-    compiling: subprocess.Popen | None = None,
     var_names: list[str] | None = None,
     **options,
 ) -> tuple[az.InferenceData, float, float]:
-    """nutpie on a built model, through the numba callbacks (`compile_nutpie_numba`; `rebuild`:
-    from the disk cache, `compiling`: a process already compiling them there), BLAS on one thread
-    while the chains sample; `var_names`: the variables kept (default all); `options`:
-    nutpie.sample's own (draws, tune, chains, cores, ...). Returns
-    (idata, compile s, sampling s). Shared by `run_sampler` and Study 2's measurement-error model."""
-    import nutpie
-
+    """nutpie on a model's own PyTensor graph, through the numba callbacks (`compile_nutpie_numba`;
+    `rebuild`: from the disk cache), BLAS on one thread while the chains sample; `var_names`: the
+    variables kept (default all); `options`: nutpie.sample's own (draws, tune, chains, cores, ...).
+    Returns (idata, compile s, sampling s). For models `build_model` does not build (Study 2's
+    measurement-error model)."""
     from .nutpie_numba import compile_nutpie_numba
 
     start = time.perf_counter()
     kept = {} if var_names is None else {"var_names": var_names}
-    compiled = compile_nutpie_numba(model, rebuild=rebuild, compiling=compiling, **kept)
+    compiled = compile_nutpie_numba(model, rebuild=rebuild, **kept)
+    return _sample_compiled(compiled, seed, options, start)
+
+
+def kernel_sample(model: pm.Model, packed: Packed, *, seed: int, **options) -> tuple[az.InferenceData, float, float]:
+    """nutpie on the generic kernel (nothing compiled per model): `packed` from `kernel.pack` for
+    `model`, the posterior mapped back to the model's variables. Returns (idata, compile s, sampling s)."""
+    from .nutpie_kernel import compile_kernel_model, constrained_posterior
+
+    start = time.perf_counter()
+    idata, compile_s, sampling_s = _sample_compiled(compile_kernel_model(model, packed), seed, options, start)
+    idata.posterior = constrained_posterior(model, idata.posterior)
+    return idata, compile_s, sampling_s
+
+
+def _sample_compiled(compiled, seed: int, options: dict, start: float) -> tuple[az.InferenceData, float, float]:
+    import nutpie
+
     compiled_at = time.perf_counter()
     with one_blas_thread():
         idata = nutpie.sample(compiled, seed=seed, **options, save_warmup=False, progress_bar=False)
@@ -104,15 +114,11 @@ def _spec_options(spec: ModelSpec, threads: int) -> dict:
     }
 
 
-def _nutpie(
-    model: pm.Model, spec: ModelSpec, threads: int, rebuild: Callable | None, compiling: subprocess.Popen | None
-):
-    return nutpie_sample(
-        model,
-        rebuild=rebuild,
-        compiling=compiling,
-        low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank",
-        **_spec_options(spec, threads),
+def _nutpie(model: pm.Model, spec: ModelSpec, threads: int, packed: Packed | None):
+    if packed is None:
+        raise ValueError("nutpie samples on the generic kernel: run_sampler needs the packed model")
+    return kernel_sample(
+        model, packed, low_rank_modified_mass_matrix=spec.mass_matrix == "low_rank", **_spec_options(spec, threads)
     )
 
 
