@@ -123,7 +123,7 @@ def test_the_sampler_gets_the_chosen_geometry(monkeypatch):
 
     seen = []
 
-    def sampler(model, spec, threads, rebuild, compiling):
+    def sampler(model, spec, threads, packed):
         seen.append((spec.mass_matrix, {rv.name for rv in model.free_RVs}))
         raise Stop
 
