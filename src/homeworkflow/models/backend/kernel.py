@@ -27,7 +27,7 @@ module once, about 10 s (then 0.03 s from numba's cache, in every process, for e
 one call 83-90 us, PyTensor's numba function of the same model 70-95 us through its Python call,
 compiled in 7.3 s (cold) per model.
 
-Not wired into sampling yet.
+nutpie samples every formula model on it (`nutpie_kernel`, `sampling.kernel_sample`).
 """
 
 from __future__ import annotations
