@@ -12,7 +12,6 @@ vectorised over the draws, so nothing is compiled there either.
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 
@@ -65,7 +64,12 @@ def _callbacks():
 def compile_kernel_model(model, packed: Packed):
     """A nutpie compiled model of `model` (built by `build.build_model`) whose log density is the
     generic kernel on `packed`; it saves the unconstrained point (`constrained_posterior`)."""
-    from nutpie.compile_pymc import CompiledPyMCModel, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _prepare_dims_and_coords,
+        _rv_dict_to_flat_array_wrapper,
+        _wrap_with_lock,
+    )
     from pymc.initial_point import make_initial_point_fn
 
     logp_callback, expand_callback = _callbacks()
@@ -86,7 +90,7 @@ def compile_kernel_model(model, packed: Packed):
     initial = make_initial_point_fn(
         model=model, jitter_rvs=set(model.free_RVs), return_transformed=True, default_strategy="support_point"
     )
-    initial_point_fn = _locked(_rv_dict_to_flat_array_wrapper(initial, names=names, shapes=shapes))
+    initial_point_fn = _wrap_with_lock(_rv_dict_to_flat_array_wrapper(initial, names=names, shapes=shapes))
     dims, coords = _prepare_dims_and_coords(model, shape_info)
     return CompiledPyMCModel(
         _n_dim=packed.n_dim,
@@ -103,17 +107,6 @@ def compile_kernel_model(model, packed: Packed):
         logp_func=packed.logp_and_grad,
         expand_func=lambda x: (x,),
     )
-
-
-def _locked(fn):
-    lock = threading.Lock()
-
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        with lock:
-            return fn(*args, **kwargs)
-
-    return call
 
 
 def constrained_posterior(model, posterior):
