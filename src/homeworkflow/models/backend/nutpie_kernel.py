@@ -13,52 +13,55 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
+from numba import types
+from nutpie.compile_pymc import address_as_void_pointer
 
 from .kernel import H_DIM, Packed, logp_and_grad
 
 
+def _kernel_logp(dim, x_, out_, logp_, user_data_):
+    """nutpie's log-density callback: the kernel on the packed model that `user_data_` addresses."""
+    arrays = numba.carray(user_data_, (4,), np.int64)
+    fdata = numba.carray(address_as_void_pointer(arrays[0]), (arrays[1],), np.float64)
+    idata = numba.carray(address_as_void_pointer(arrays[2]), (arrays[3],), np.int64)
+    if dim != idata[H_DIM]:
+        return -1
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (dim,))
+    logp = numba.carray(logp_, (1,))
+    value = logp_and_grad(x, out, fdata, idata)
+    logp[0] = value
+    for i in range(dim):
+        if not np.isfinite(out[i]):
+            return 3
+    if not np.isfinite(value):
+        return 4
+    return 0
+
+
+def _kernel_expand(dim, expanded, x_, out_, user_data_):
+    """nutpie's expand callback: the saved values are the unconstrained point itself."""
+    if dim != expanded:
+        return -1
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (expanded,))
+    for i in range(dim):
+        out[i] = x[i]
+    return 0
+
+
 @functools.cache
 def _callbacks():
-    """(logp callback, expand callback), compiled once per machine and cached on disk."""
-    import numba
-    from numba import types
-    from nutpie.compile_pymc import address_as_void_pointer
-
+    """(logp callback, expand callback), compiled once per machine and loaded from numba's disk
+    cache after that. The functions live at module level: numba keys a closure's cache entry on
+    its pickled cells, which differ in every process, so a nested function would compile anew in
+    every job (1.4 s) and add an entry to the cache each time."""
     double_ptr = types.CPointer(types.double)
     logp_sig = types.int64(types.uint64, double_ptr, double_ptr, double_ptr, types.voidptr)
     expand_sig = types.int64(types.uint64, types.uint64, double_ptr, double_ptr, types.voidptr)
-
-    @numba.cfunc(logp_sig, cache=True)
-    def kernel_logp(dim, x_, out_, logp_, user_data_):
-        arrays = numba.carray(user_data_, (4,), np.int64)
-        fdata = numba.carray(address_as_void_pointer(arrays[0]), (arrays[1],), np.float64)
-        idata = numba.carray(address_as_void_pointer(arrays[2]), (arrays[3],), np.int64)
-        if dim != idata[H_DIM]:
-            return -1
-        x = numba.carray(x_, (dim,))
-        out = numba.carray(out_, (dim,))
-        logp = numba.carray(logp_, (1,))
-        value = logp_and_grad(x, out, fdata, idata)
-        logp[0] = value
-        for i in range(dim):
-            if not np.isfinite(out[i]):
-                return 3
-        if not np.isfinite(value):
-            return 4
-        return 0
-
-    @numba.cfunc(expand_sig, cache=True)
-    def kernel_expand(dim, expanded, x_, out_, user_data_):
-        if dim != expanded:
-            return -1
-        x = numba.carray(x_, (dim,))
-        out = numba.carray(out_, (expanded,))
-        for i in range(dim):
-            out[i] = x[i]
-        return 0
-
-    return kernel_logp, kernel_expand
+    return numba.cfunc(logp_sig, cache=True)(_kernel_logp), numba.cfunc(expand_sig, cache=True)(_kernel_expand)
 
 
 def compile_kernel_model(model, packed: Packed):
