@@ -1,67 +1,18 @@
 """nutpie on the generic kernel (`kernel.logp_and_grad`): no per-model compile.
 
-nutpie calls two C callbacks: the log density with its gradient, and the map from a point to the
-variables it saves. Both are compiled here once per machine into numba's on-disk cache (the
-kernel's and these callbacks' code depends on no model), and read the model from `user_data`:
-four int64, the address and length of the packed model's float and integer arrays. The saved
-variables are the unconstrained point itself; `constrained_posterior` turns the draws into the
+nutpie calls two C callbacks (`kernel.c_callbacks`, compiled once per machine): the log density
+with its gradient, and the map from a point to the variables it saves. They read the model from
+`user_data`: four int64, the address and length of the packed model's float and integer arrays.
+The saved variables are the unconstrained point itself; `constrained_posterior` turns the draws into the
 model's variables (transformed back, and the deterministics) with PyTensor's Python linker,
 vectorised over the draws, so nothing is compiled there either.
 """
 
 from __future__ import annotations
 
-import functools
-
-import numba
 import numpy as np
-from numba import types
-from nutpie.compile_pymc import address_as_void_pointer
 
-from .kernel import H_DIM, Packed, logp_and_grad
-
-
-def _kernel_logp(dim, x_, out_, logp_, user_data_):
-    """nutpie's log-density callback: the kernel on the packed model that `user_data_` addresses."""
-    arrays = numba.carray(user_data_, (4,), np.int64)
-    fdata = numba.carray(address_as_void_pointer(arrays[0]), (arrays[1],), np.float64)
-    idata = numba.carray(address_as_void_pointer(arrays[2]), (arrays[3],), np.int64)
-    if dim != idata[H_DIM]:
-        return -1
-    x = numba.carray(x_, (dim,))
-    out = numba.carray(out_, (dim,))
-    logp = numba.carray(logp_, (1,))
-    value = logp_and_grad(x, out, fdata, idata)
-    logp[0] = value
-    for i in range(dim):
-        if not np.isfinite(out[i]):
-            return 3
-    if not np.isfinite(value):
-        return 4
-    return 0
-
-
-def _kernel_expand(dim, expanded, x_, out_, user_data_):
-    """nutpie's expand callback: the saved values are the unconstrained point itself."""
-    if dim != expanded:
-        return -1
-    x = numba.carray(x_, (dim,))
-    out = numba.carray(out_, (expanded,))
-    for i in range(dim):
-        out[i] = x[i]
-    return 0
-
-
-@functools.cache
-def _callbacks():
-    """(logp callback, expand callback), compiled once per machine and loaded from numba's disk
-    cache after that. The functions live at module level: numba keys a closure's cache entry on
-    its pickled cells, which differ in every process, so a nested function would compile anew in
-    every job (1.4 s) and add an entry to the cache each time."""
-    double_ptr = types.CPointer(types.double)
-    logp_sig = types.int64(types.uint64, double_ptr, double_ptr, double_ptr, types.voidptr)
-    expand_sig = types.int64(types.uint64, types.uint64, double_ptr, double_ptr, types.voidptr)
-    return numba.cfunc(logp_sig, cache=True)(_kernel_logp), numba.cfunc(expand_sig, cache=True)(_kernel_expand)
+from .kernel import Packed, c_callbacks
 
 
 def compile_kernel_model(model, packed: Packed):
@@ -75,7 +26,7 @@ def compile_kernel_model(model, packed: Packed):
     )
     from pymc.initial_point import make_initial_point_fn
 
-    logp_callback, expand_callback = _callbacks()
+    logp_callback, expand_callback = c_callbacks()
     point = model.initial_point()
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     shapes = [tuple(point[name].shape) for name in names]
