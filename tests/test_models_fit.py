@@ -10,7 +10,7 @@ import pytest
 
 from homeworkflow.models import ConvergenceError, ModelSpec, fit_model, write_model_outputs
 
-FAST = {"chains": 2, "draws": 300, "tune": 300, "seed": 11}
+FAST = {"chains": 2, "draws": 300, "tune": 300, "seed": 11, "gate": {"extend": 0}}  # one round of draws: shapes known
 
 
 def simulate_logistic(seed=0, n=300, groups=15):
@@ -82,7 +82,8 @@ def test_diagnostics_json(logistic_fit, tmp_path):
     for key in ("divergences", "max_rhat", "min_ess_bulk", "min_ess_tail", "gate_passed", "n_gradient_evals"):
         assert key in diag
     assert len(diag["bfmi"]) == 2
-    assert diag["gate"] == {"max_rhat": 1.01, "min_ess": 400, "max_divergences": 0, "on_fail": "warn"}
+    assert diag["gate"] == {"max_rhat": 1.01, "min_ess": 400, "max_divergences": 0, "on_fail": "warn", "extend": 0}
+    assert diag["extensions"] == [] and diag["chains"] == 2
     assert diag["sampler"] == "nutpie" and diag["n_levels"] == {"therapist_id": 15}
     assert diag["total_s"] >= diag["compile_s"] + diag["sampling_s"] > 0
     posterior = logistic_fit.idata.posterior
@@ -118,7 +119,7 @@ def test_estimates_are_on_the_data_scale(logistic_fit):
 def refit_with_failing_gate(logistic_spec):
     """The same model and seed again, with a gate no fit can pass and on_fail="error"."""
     spec = dataclasses.replace(
-        logistic_spec, gate=dataclasses.replace(logistic_spec.gate, min_ess=1e9, on_fail="error")
+        logistic_spec, gate=dataclasses.replace(logistic_spec.gate, min_ess=1e9, on_fail="error", extend=0)
     )
     with pytest.raises(ConvergenceError, match="FAILED the convergence gate: .*min bulk ESS") as err:
         fit_model(simulate_logistic(), spec, threads=1)
@@ -134,6 +135,31 @@ def test_same_seed_gives_identical_draws(logistic_fit, refit_with_failing_gate):
 def test_failed_gate_raises_with_result_attached(refit_with_failing_gate):
     diag = refit_with_failing_gate.result.diagnostics
     assert diag["gate_passed"] is False and diag["gate"]["on_fail"] == "error"
+
+
+def test_missed_ess_samples_more_chains_and_pools_them(logistic_spec, logistic_fit):
+    """A fit whose ESS misses the gate samples `chains` more chains (the next seed) and pools them:
+    its first chains are the single fit's draws, and the pooled ESS passes."""
+    first = logistic_fit.diagnostics
+    gate = dataclasses.replace(logistic_spec.gate, min_ess=first["min_ess_bulk"] + 1, max_rhat=1.1, extend=2)
+    result = fit_model(simulate_logistic(), dataclasses.replace(logistic_spec, gate=gate), threads=1)
+    diag, posterior = result.diagnostics, result.idata.posterior
+    assert len(diag["extensions"]) == 1 and "min bulk ESS" in diag["extensions"][0]
+    assert diag["gate_passed"] and diag["chains"] == 4 == posterior.sizes["chain"]
+    assert list(posterior["chain"].values) == [0, 1, 2, 3]
+    assert result.idata.sample_stats.sizes["chain"] == 4 and result.idata.log_likelihood.sizes["chain"] == 4
+    for name in posterior.data_vars:
+        np.testing.assert_array_equal(posterior[name].sel(chain=[0, 1]), logistic_fit.idata.posterior[name])
+
+
+def test_divergences_are_not_mended_by_more_chains():
+    from homeworkflow.models.fit import _extendable
+    from homeworkflow.models.spec.model import Gate
+
+    gate = Gate()
+    assert _extendable({"gate_passed": False, "divergences": 0}, gate)
+    assert not _extendable({"gate_passed": False, "divergences": 3}, gate)
+    assert not _extendable({"gate_passed": True, "divergences": 0}, gate)
 
 
 def test_failed_gate_warns_by_default(logistic_fit):

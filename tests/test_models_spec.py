@@ -202,6 +202,8 @@ def test_chains_sample_with_one_blas_thread(monkeypatch):
         ({"chains": 0}, "'chains' must be an integer of at least 1"),
         ({"gate": {"max_rhat": 1.01, "rhat": 2}}, "unknown gate key"),
         ({"gate": {"on_fail": "ignore"}}, "on_fail must be"),
+        ({"gate": {"extend": -1}}, "gate.extend must be a whole number"),
+        ({"gate": {"extend": 1.5}}, "gate.extend must be a whole number"),
         ({"priors": {"sd": {"dist": "normal", "sigma": 1}}}, "dist 'normal' not allowed here"),
         ({"priors": {"age": {"dist": "normal"}}}, "needs parameter"),
         ({"priors": {"age": {"dist": "normal", "sigma": -1}}}, "must be positive"),

@@ -105,7 +105,8 @@ def omitted_effects(truth: Mapping, terms: Iterable[str], tol: float = 1e-12) ->
 
 def model_spec(name: str, settings: Mapping, seed: int):
     """ModelSpec of a design fit: formula and priors from `settings["model"]`, sampler settings
-    from `settings["sampling"]`, gate from `settings["gate"]` (never fails the job: on_fail warn),
+    from `settings["sampling"]`, gate from `settings["gate"]` (never fails the job: on_fail warn;
+    no extra chains unless it sets `extend`, so a replicate's draws do not depend on its diagnostics),
     group effects not kept (not needed)."""
     from homeworkflow.models import ModelSpec
 
@@ -115,7 +116,7 @@ def model_spec(name: str, settings: Mapping, seed: int):
         "family": "bernoulli",
         **dict(settings.get("sampling") or {}),
         "seed": int(seed),
-        "gate": {**dict(settings.get("gate") or {}), "on_fail": "warn"},
+        "gate": {"extend": 0, **dict(settings.get("gate") or {}), "on_fail": "warn"},
         "save_group_effects": False,
     }
     if model.get("priors"):

@@ -59,20 +59,33 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResul
     timings = {"design_s": design_s, **timings}
 
     post_start = time.perf_counter()
+    posterior = to_data_scale(sampled.posterior, design, family, keep_group_effects=spec.save_group_effects)
+    diag = diagnostics(sampled.sample_stats, posterior, spec.gate, workers=threads)
+    extensions = []
+    while _extendable(diag, spec.gate) and len(extensions) < spec.gate.extend:
+        chains = sampled.posterior.sizes["chain"]
+        extensions.append(f"{'; '.join(diag['gate_failures'])} after {chains} chains")
+        log.info("%s: %s; sampling %d more chains", spec.name, extensions[-1], spec.chains)
+        more, more_timings = run_sampler(model, dataclasses.replace(spec, seed=spec.seed + len(extensions)), threads, packed)
+        for key, seconds in more_timings.items():
+            timings[key] += seconds
+        post_start += more_timings["sampler_total_s"]
+        sampled = _pooled(sampled, more)
+        posterior = to_data_scale(sampled.posterior, design, family, keep_group_effects=spec.save_group_effects)
+        diag = diagnostics(sampled.sample_stats, posterior, spec.gate, workers=threads)
+    diag["extensions"] = extensions
     loglik = (
         {"log_likelihood": log_likelihood(sampled.posterior, design, family)}
         if spec.save_log_likelihood
         else {}
     )
     ppc = ppc_table(sampled.posterior, design, family, spec.seed)
-    posterior = to_data_scale(sampled.posterior, design, family, keep_group_effects=spec.save_group_effects)
     idata = az.InferenceData(
         posterior=posterior,
         **loglik,
         sample_stats=sampled.sample_stats,
         observed_data=xr.Dataset({design.outcome: ("obs", design.y)}),
     )
-    diag = diagnostics(sampled.sample_stats, posterior, spec.gate, workers=threads)
     result = FitResult(
         spec=spec,
         idata=idata,
@@ -84,7 +97,7 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResul
     )
     timings["postprocess_s"] = time.perf_counter() - post_start
     timings["total_s"] = time.perf_counter() - start
-    diag.update(_run_info(spec, design, threads), **timings)
+    diag.update(_run_info(spec, design, threads), chains=int(posterior.sizes["chain"]), **timings)
     diag["centring"] = {
         e.label: "centred" if centred else "non_centred" for e, centred in zip(design.group_effects, geometry.centred)
     }
@@ -95,6 +108,21 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResul
         diag["gradients_per_min_ess"] = diag["n_gradient_evals"] / diag["min_ess_bulk"]
     _apply_gate(result)
     return result
+
+
+def _extendable(diag: dict, gate) -> bool:
+    """Whether more chains can mend the gate: it failed, but not on divergences."""
+    return not diag["gate_passed"] and diag["divergences"] <= gate.max_divergences
+
+
+def _pooled(first: az.InferenceData, more: az.InferenceData) -> az.InferenceData:
+    """The posterior and sample stats of `first` with the chains of `more` after its own."""
+    offset = first.posterior.sizes["chain"]
+    groups = {}
+    for group in ("posterior", "sample_stats"):
+        extra = more[group].assign_coords(chain=more[group]["chain"].to_numpy() + offset)
+        groups[group] = xr.concat([first[group], extra], dim="chain")
+    return az.InferenceData(**groups)
 
 
 def _prepared(data: pd.DataFrame, spec: ModelSpec) -> tuple[Family, Design, ResolvedPriors, Geometry, Callable[[], pm.Model]]:

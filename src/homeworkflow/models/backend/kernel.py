@@ -346,8 +346,9 @@ def _softplus(x):
 @numba.njit(cache=True, inline="always")
 def _logistic_likelihood(fdata, Y, trials, has_trials, eta, geta, n):
     """Sum over observations of y eta - m log(1 + e^eta) (m = trials, or 1), and d / d eta into
-    geta: softplus and sigmoid from one exponential and one log per observation. Inlined with
-    `has_trials` a constant, so the Bernoulli loop reads no trials (10% of homework's gradient)."""
+    geta: softplus and sigmoid from one exponential and one log per observation, as the fused
+    Op of `bernoulli_logit`. Inlined with `has_trials` a constant, so the Bernoulli loop reads no
+    trials."""
     lp = 0.0
     for o in range(n):
         y = fdata[Y + o]

@@ -20,12 +20,14 @@ DEFAULT_SEED = 1
 
 @dataclass(frozen=True)
 class Gate:
-    """Convergence thresholds a fit must meet; on_fail is "warn" or "error"."""
+    """Convergence thresholds a fit must meet; on_fail is "warn" or "error"; `extend`: rounds of
+    `chains` more chains sampled and pooled while only R-hat or ESS miss the thresholds."""
 
     max_rhat: float = 1.01
     min_ess: float = 400
     max_divergences: int = 0
     on_fail: str = "warn"
+    extend: int = 2
 
     @classmethod
     def from_config(cls, cfg: object) -> Gate:
@@ -33,7 +35,7 @@ class Gate:
             return cls()
         if not isinstance(cfg, dict):
             raise ModelSpecError(f"'gate' must be a mapping, got {type(cfg).__name__}")
-        unknown = set(cfg) - {"max_rhat", "min_ess", "max_divergences", "on_fail"}
+        unknown = set(cfg) - {"max_rhat", "min_ess", "max_divergences", "on_fail", "extend"}
         if unknown:
             raise ModelSpecError(f"unknown gate key(s): {sorted(unknown)}")
         gate = cls(**cfg)
@@ -41,6 +43,8 @@ class Gate:
             value = getattr(gate, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ModelSpecError(f"gate.{key} must be a non-negative number, got {value!r}")
+        if not isinstance(gate.extend, int) or isinstance(gate.extend, bool) or gate.extend < 0:
+            raise ModelSpecError(f"gate.extend must be a whole number >= 0, got {gate.extend!r}")
         if gate.on_fail not in ("warn", "error"):
             raise ModelSpecError(f"gate.on_fail must be 'warn' or 'error', got {gate.on_fail!r}")
         return gate
