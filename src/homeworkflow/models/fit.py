@@ -47,8 +47,10 @@ class FitResult:
 
 
 def fit_model(data: pd.DataFrame, spec: ModelSpec, threads: int = 1) -> FitResult:
-    """Fit `spec` to `data`. Raises ModelSpecError before sampling when the data cannot support a term,
-    and ConvergenceError after sampling when the gate fails and gate.on_fail == "error"."""
+    """Fit `spec` to `data`. While only R-hat or ESS miss the gate, up to `gate.extend` rounds of
+    `chains` more chains (the next seeds) are sampled and pooled with the first. Raises
+    ModelSpecError before sampling when the data cannot support a term, and ConvergenceError after
+    sampling when the gate fails and gate.on_fail == "error"."""
     start = time.perf_counter()
     family, design, priors, geometry, build = _prepared(data, spec)
     spec = dataclasses.replace(spec, mass_matrix=geometry.mass_matrix)
