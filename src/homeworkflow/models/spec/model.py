@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import ModelSpecError
@@ -35,7 +35,7 @@ class Gate:
             return cls()
         if not isinstance(cfg, dict):
             raise ModelSpecError(f"'gate' must be a mapping, got {type(cfg).__name__}")
-        unknown = set(cfg) - {"max_rhat", "min_ess", "max_divergences", "on_fail", "extend"}
+        unknown = set(cfg) - {f.name for f in fields(cls)}
         if unknown:
             raise ModelSpecError(f"unknown gate key(s): {sorted(unknown)}")
         gate = cls(**cfg)
